@@ -1,0 +1,1 @@
+"""lmgym.envs: one module per task family. Import envs through ``gym.make("lmgym/...")``."""

@@ -1,0 +1,30 @@
+"""Every lmgym env, registered from one flat list. Entry points are strings: nothing heavy is imported.
+
+Token limits live in the env (``max_new_tokens``) so truncation has a single source; the specs
+therefore set no ``max_episode_steps``. ``gym.make(id, max_episode_steps=N)`` still works and the
+env then ends (and scores) the episode at that same step.
+"""
+
+from __future__ import annotations
+
+from gymnasium.envs.registration import register, registry
+
+VECTOR = "lmgym.vector_env:make_batched_env"
+
+ENVS: list[dict] = [
+    dict(id="lmgym/Copy-v0", entry_point="lmgym.envs.toy:CopyEnv", vector_entry_point=VECTOR),
+    dict(id="lmgym/Reverse-v0", entry_point="lmgym.envs.toy:ReverseEnv", vector_entry_point=VECTOR),
+]
+
+
+def register_envs() -> None:
+    """Register every env in :data:`ENVS` (idempotent)."""
+    for spec in ENVS:
+        if spec["id"] not in registry:
+            # order_enforce=False: the env raises its own typed ResetNeededError.
+            register(**spec, order_enforce=False, max_episode_steps=None)
+
+
+def env_ids() -> list[str]:
+    """The ids of all lmgym envs, in registration order."""
+    return [spec["id"] for spec in ENVS]

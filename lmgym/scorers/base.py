@@ -1,0 +1,216 @@
+"""The scorer contract, the scorer registry and the checked call every env uses.
+
+A scorer is a batched, pure, deterministic callable::
+
+    scorer(prompts, completions, references=None, **meta) -> list[float]   # one value per input
+
+``references`` is a list (one entry per input) of lists of reference strings; ``meta`` holds
+per-input values as lists (e.g. ``keywords=[["dog", "park"], ...]``). Scorers ignore meta keys
+they do not use. Any plain function with that signature is a scorer.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from lmgym.errors import ScorerError, UnknownScorerError
+
+ScorerFn = Callable[..., Sequence[float]]
+
+
+class Scorer:
+    """Base class for scorers. Subclasses implement :meth:`__call__`.
+
+    Attributes:
+        name: registry name, used in metrics and error messages.
+        higher_is_better: whether larger scores are better.
+        range: the documented (min, max) of the score; ``math.inf`` where unbounded.
+    """
+
+    name: str = "scorer"
+    higher_is_better: bool = True
+    range: tuple[float, float] = (0.0, 1.0)
+
+    def __call__(
+        self,
+        prompts: Sequence[str],
+        completions: Sequence[str],
+        references: Sequence[Sequence[str]] | None = None,
+        **meta: Any,
+    ) -> list[float]:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+class CallableScorer(Scorer):
+    """Wrap a plain function ``f(prompts, completions, references=None, **meta)`` as a scorer."""
+
+    def __init__(self, fn: ScorerFn, name: str | None = None) -> None:
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", "callable")
+        self.range = (-math.inf, math.inf)
+
+    def __call__(self, prompts, completions, references=None, **meta):
+        return list(self.fn(prompts, completions, references, **meta))
+
+
+class WeightedSum(Scorer):
+    """A weighted sum of scorers, e.g. ``{"sentiment": 1.0, "repetition": -0.5}``.
+
+    ``details`` returns each component's values so envs can report them in ``info``.
+    """
+
+    def __init__(self, weights: Mapping[Any, float]) -> None:
+        if not weights:
+            raise ScorerError("WeightedSum needs at least one (scorer, weight) pair.")
+        self.parts: list[tuple[str, Scorer, float]] = []
+        for spec, weight in weights.items():
+            scorer = make_scorer(spec)
+            self.parts.append((scorer.name, scorer, float(weight)))
+        self.name = "+".join(f"{w:g}*{n}" for n, _, w in self.parts)
+        lo = sum(min(w * s.range[0], w * s.range[1]) for _, s, w in self.parts)
+        hi = sum(max(w * s.range[0], w * s.range[1]) for _, s, w in self.parts)
+        self.range = (lo, hi)
+
+    def details(self, prompts, completions, references=None, **meta) -> dict[str, list[float]]:
+        """Score with every component; returns ``{component_name: values}``."""
+        return {name: checked_score(s, prompts, completions, references, **meta) for name, s, _ in self.parts}
+
+    def __call__(self, prompts, completions, references=None, **meta):
+        parts = self.details(prompts, completions, references, **meta)
+        return [sum(w * parts[n][i] for n, _, w in self.parts) for i in range(len(completions))]
+
+
+# name -> "module:attribute" (imported lazily so `import lmgym` stays light) or a factory.
+_REGISTRY: dict[str, str | Callable[..., Scorer]] = {}
+_ENTRY_POINTS_LOADED = False
+ENTRY_POINT_GROUP = "lmgym.scorers"
+
+
+def register_scorer(name: str, factory: str | Callable[..., Scorer], *, override: bool = False) -> None:
+    """Register a scorer factory under ``name``.
+
+    Args:
+        name: the name used in ``make_scorer(name)`` and ``gym.make(..., scorer=name)``.
+        factory: a class/function returning a scorer (or a plain scoring function), or a
+            ``"module:attribute"`` string imported on first use.
+        override: replace an existing registration instead of raising.
+    """
+    if name in _REGISTRY and not override:
+        raise ValueError(f"Scorer {name!r} is already registered; pass override=True to replace it.")
+    _REGISTRY[name] = factory
+
+
+def _load_entry_points() -> None:
+    global _ENTRY_POINTS_LOADED
+    if _ENTRY_POINTS_LOADED:
+        return
+    _ENTRY_POINTS_LOADED = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        _REGISTRY.setdefault(ep.name, ep.value)
+
+
+def scorer_names() -> list[str]:
+    """Names of all registered scorers (built-in and entry-point ones)."""
+    _load_entry_points()
+    return sorted(_REGISTRY)
+
+
+def _resolve(factory: str | Callable[..., Any]) -> Callable[..., Any]:
+    if isinstance(factory, str):
+        module, _, attr = factory.partition(":")
+        obj: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        return obj
+    return factory
+
+
+def make_scorer(spec: Any, **kwargs: Any) -> Scorer:
+    """Turn a scorer spec into a :class:`Scorer`.
+
+    Args:
+        spec: a registered name, a :class:`Scorer`, a plain callable, or a mapping of
+            specs to weights (a :class:`WeightedSum`).
+        **kwargs: passed to the scorer's factory when ``spec`` is a name.
+
+    Raises:
+        UnknownScorerError: for an unregistered name (with did-you-mean and the known names).
+    """
+    if isinstance(spec, Scorer):
+        return spec
+    if isinstance(spec, Mapping):
+        return WeightedSum(spec)
+    if isinstance(spec, str):
+        _load_entry_points()
+        if spec not in _REGISTRY:
+            raise UnknownScorerError(spec, _REGISTRY)
+        obj = _resolve(_REGISTRY[spec])(**kwargs)
+        scorer = obj if isinstance(obj, Scorer) else CallableScorer(obj, name=spec)
+        return scorer
+    if callable(spec):
+        return CallableScorer(spec)
+    raise TypeError(
+        f"scorer must be a name, a Scorer, a callable or a {{name: weight}} mapping; got {type(spec).__name__}."
+    )
+
+
+def checked_score(
+    scorer: Scorer,
+    prompts: Sequence[str],
+    completions: Sequence[str],
+    references: Sequence[Sequence[str]] | None = None,
+    **meta: Any,
+) -> list[float]:
+    """Call ``scorer`` and check its output: one finite float per input.
+
+    Raises:
+        ScorerError: naming the scorer and the offending input index if the scorer raises,
+            returns the wrong number of values, or returns NaN/inf/non-numbers.
+    """
+    n = len(completions)
+    try:
+        values = list(scorer(prompts, completions, references, **meta))
+    except ScorerError:
+        raise
+    except Exception as exc:
+        raise ScorerError(
+            f"Scorer {scorer.name!r} raised {type(exc).__name__}: {exc} (batch of {n}; first completion "
+            f"{completions[0] if n else ''!r}). Fix the scorer or its inputs; the env is still usable."
+        ) from exc
+    if len(values) != n:
+        raise ScorerError(f"Scorer {scorer.name!r} returned {len(values)} values for {n} inputs; it must return one per input.")
+    out = []
+    for i, v in enumerate(values):
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise ScorerError(f"Scorer {scorer.name!r} returned a non-number {v!r} for input {i} ({completions[i]!r}).") from None
+        if not math.isfinite(f):
+            raise ScorerError(f"Scorer {scorer.name!r} returned {f} for input {i} ({completions[i]!r}); scores must be finite.")
+        out.append(f)
+    return out
+
+
+def score_with_details(
+    scorer: Scorer,
+    prompts: Sequence[str],
+    completions: Sequence[str],
+    references: Sequence[Sequence[str]] | None = None,
+    **meta: Any,
+) -> tuple[list[float], list[dict[str, float]]]:
+    """Score a batch and return ``(scores, details)``; details list each component for weighted sums."""
+    if isinstance(scorer, WeightedSum):
+        parts = scorer.details(prompts, completions, references, **meta)
+        scores = [sum(w * parts[name][i] for name, _, w in scorer.parts) for i in range(len(completions))]
+        details = [{name: parts[name][i] for name in parts} for i in range(len(completions))]
+        return scores, details
+    scores = checked_score(scorer, prompts, completions, references, **meta)
+    return scores, [{scorer.name: s} for s in scores]

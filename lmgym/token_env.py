@@ -1,0 +1,303 @@
+"""TokenEnv: the Gymnasium env every lmgym task builds on. Actions are tokens.
+
+Each episode draws one example from a :class:`~lmgym.task.Task`, shows its tokenized prompt,
+and lets the agent write a response one token per ``step``. The episode ends on EOS
+(``terminated``) or at the token limit (``truncated``); then the scorer judges the decoded
+completion against the references and that score is the reward (sparse: 0 before the end).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import Any, ClassVar, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from lmgym.errors import InvalidActionError, ResetNeededError, TokenizerError, UnknownEnvKwargError
+from lmgym.scorers import make_scorer, score_with_details
+from lmgym.task import Example, Task
+from lmgym.tokenizer import build_word_tokenizer, load_tokenizer
+
+ObsType = dict[str, np.ndarray]
+
+
+def valid_kwargs(cls: type) -> set[str]:
+    """Keyword arguments accepted by ``cls.__init__`` across its class hierarchy."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        for p in inspect.signature(init).parameters.values():
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self":
+                names.add(p.name)
+    return names
+
+
+def batch_meta(examples: Sequence[Example]) -> dict[str, list[Any]]:
+    """Turn per-example ``meta`` dicts into the scorer's per-key lists."""
+    keys = sorted({k for ex in examples for k in ex.meta})
+    return {k: [ex.meta.get(k) for ex in examples] for k in keys}
+
+
+def as_token_id(action: Any, vocab_size: int) -> int:
+    """Validate an action and return it as a Python int.
+
+    Accepts Python ints, NumPy integer scalars and 0-d / one-element integer arrays.
+
+    Raises:
+        InvalidActionError: for non-integers (floats, bools, strings), wrong shapes, or ids
+            outside ``[0, vocab_size)``.
+    """
+    value = action
+    if isinstance(value, np.ndarray):
+        if value.size != 1 or value.ndim > 1:
+            raise InvalidActionError(
+                f"Action must be one token id (a scalar); got an array of shape {value.shape}. "
+                "For several envs at once use gym.make_vec(...)."
+            )
+        if not np.issubdtype(value.dtype, np.integer):
+            raise InvalidActionError(f"Action must be an integer token id; got dtype {value.dtype}. Cast it with int(action).")
+        value = value.reshape(()).item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise InvalidActionError(
+            f"Action must be an integer token id in [0, {vocab_size}); got {action!r} ({type(action).__name__})."
+        )
+    value = int(value)
+    if not 0 <= value < vocab_size:
+        raise InvalidActionError(
+            f"Action {value} is outside the vocabulary: token ids are in [0, {vocab_size}). "
+            "Use env.action_space.n for the vocabulary size."
+        )
+    return value
+
+
+class TokenEnv(gym.Env[ObsType, np.int64]):
+    """A language task as a token-level Gymnasium env.
+
+    ## Description
+    The env shows a prompt (token ids) and the agent writes the response one token per step.
+    When the response ends (EOS or the token limit) the scorer compares the decoded completion
+    with the example's references and the score is the reward.
+
+    ## Action Space
+    ``Discrete(V)``: the id of the next token, ``V = len(tokenizer)``. Any id is allowed;
+    ``eos_token_id`` ends the episode. Non-integer, non-scalar or out-of-range actions raise
+    :class:`~lmgym.errors.InvalidActionError` and leave the episode unchanged.
+
+    ## Observation Space
+    ``Dict`` of fixed-shape ``int64`` arrays (``P`` = ``max_prompt_tokens``, ``R`` = ``max_new_tokens``):
+
+    - ``prompt_ids (P,)``: prompt tokens, **left**-padded with ``pad_token_id`` so the prompt ends
+      at the last position and a causal agent can append the response directly;
+    - ``prompt_mask (P,)``: 1 for prompt tokens, 0 for padding;
+    - ``response_ids (R,)``: tokens written so far, right-padded;
+    - ``response_mask (R,)``: 1 for written tokens;
+    - ``step (1,)``: number of tokens written so far. ``0`` means the episode just (re)started,
+      which tells a cache-keeping agent to reset its KV cache for this env.
+
+    ## Rewards
+    Sparse: 0 on every step except the last, where the reward is the scorer's value for the
+    completion (``info["score"]``). Use :class:`lmgym.wrappers.DenseScoreReward` for per-token
+    shaping that sums to the same value.
+
+    ## Starting State
+    ``reset`` draws an example of ``split`` uniformly with ``self.np_random``;
+    ``options={"example_index": i}`` picks one, ``options={"split": "validation"}`` switches split.
+
+    ## Episode End
+    ``terminated`` when the agent emits EOS; ``truncated`` when ``max_new_tokens`` tokens are
+    written (or fewer, if ``gym.make(..., max_episode_steps=N)`` asks for a shorter limit — the env
+    then scores at that same step). Both give the final reward.
+
+    ## Arguments
+    - ``task``: the :class:`~lmgym.task.Task` to draw examples from.
+    - ``tokenizer``: ``None`` (exact word-level tokenizer built from the task vocabulary), a
+      ``PreTrainedTokenizer`` object, a local folder or a hub id.
+    - ``scorer``: a name, a scorer object, a callable or ``{name: weight}``; ``None`` uses the
+      env's default.
+    - ``split``: ``"train"``, ``"validation"`` or ``"test"``.
+    - ``max_prompt_tokens``: prompt length ``P`` (longer prompts are cut at the end); ``None``
+      uses the longest prompt of the task.
+    - ``max_new_tokens``: response token limit ``R``.
+    - ``render_mode``: ``"ansi"`` (``render()`` returns text) or ``"human"`` (prints it).
+
+    ## Version History
+    - v0: initial version.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "human"], "render_fps": 4}
+    default_scorer: ClassVar[Any] = "token_accuracy"
+    default_max_new_tokens: ClassVar[int] = 32
+
+    def __init__(
+        self,
+        task: Task,
+        *,
+        tokenizer: Any = None,
+        scorer: Any = None,
+        split: str = "train",
+        max_prompt_tokens: int | None = None,
+        max_new_tokens: int | None = None,
+        render_mode: str | None = None,
+        **unknown: Any,
+    ) -> None:
+        if unknown:
+            raise UnknownEnvKwargError(type(self).__name__, unknown, valid_kwargs(type(self)) - {"task"})
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None; got {render_mode!r}.")
+        self.task = task
+        self.split = split
+        task.examples(split)  # fail early on an unknown split
+        if tokenizer is None:
+            if task.vocabulary is None:
+                raise TokenizerError(
+                    f"Task {task.name!r} has an open vocabulary; pass tokenizer= (an object, folder or hub id)."
+                )
+            self.tokenizer = build_word_tokenizer(task.vocabulary)
+        else:
+            self.tokenizer = load_tokenizer(tokenizer)
+        self.scorer = make_scorer(self.default_scorer if scorer is None else scorer)
+        self.render_mode = render_mode
+        self.pad_token_id = int(self.tokenizer.pad_token_id)
+        self.eos_token_id = int(self.tokenizer.eos_token_id)
+        self.vocab_size = len(self.tokenizer)
+        self.max_new_tokens = int(max_new_tokens or self.default_max_new_tokens)
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1; got {self.max_new_tokens}.")
+        self._prompt_cache: dict[tuple[str, int], np.ndarray] = {}
+        if max_prompt_tokens is None:
+            max_prompt_tokens = max(
+                len(ids) for ids in self.tokenizer([ex.prompt for s in task.splits for ex in task.examples(s)],
+                                                   add_special_tokens=False)["input_ids"]
+            )
+        self.max_prompt_tokens = int(max_prompt_tokens)
+        if self.max_prompt_tokens < 1:
+            raise ValueError(f"max_prompt_tokens must be >= 1; got {self.max_prompt_tokens}.")
+
+        P, R, V = self.max_prompt_tokens, self.max_new_tokens, self.vocab_size
+        self.action_space = spaces.Discrete(V)
+        self.observation_space = spaces.Dict(
+            {
+                "prompt_ids": spaces.Box(0, V - 1, (P,), np.int64),
+                "prompt_mask": spaces.Box(0, 1, (P,), np.int64),
+                "response_ids": spaces.Box(0, V - 1, (R,), np.int64),
+                "response_mask": spaces.Box(0, 1, (R,), np.int64),
+                "step": spaces.Box(0, R, (1,), np.int64),
+            }
+        )
+        self._example: Example | None = None
+        self._index = -1
+        self._prompt = np.full(P, self.pad_token_id, np.int64)
+        self._prompt_mask = np.zeros(P, np.int64)
+        self._response = np.full(R, self.pad_token_id, np.int64)
+        self._length = 0
+        self._limit = R
+        self._done = True
+        self._last_reward: float | None = None
+
+    # ---- text <-> tokens -------------------------------------------------------------------
+    def encode_prompt(self, example: Example) -> np.ndarray:
+        """Token ids of an example's prompt (cut to ``max_prompt_tokens``)."""
+        ids = self.tokenizer(example.prompt, add_special_tokens=False)["input_ids"][: self.max_prompt_tokens]
+        if not ids:
+            raise TokenizerError(
+                f"Prompt {example.prompt!r} of task {self.task.name!r} tokenizes to nothing; fix the data "
+                "or use a tokenizer that covers it."
+            )
+        return np.asarray(ids, dtype=np.int64)
+
+    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
+        """Decode response token ids to text (special tokens dropped)."""
+        return self.tokenizer.decode([int(i) for i in ids], skip_special_tokens=True)
+
+    # ---- Gymnasium API -----------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[ObsType, dict[str, Any]]:
+        super().reset(seed=seed)
+        options = options or {}
+        split = options.get("split", self.split)
+        if "example_index" in options:
+            examples = self.task.examples(split)
+            index = int(options["example_index"])
+            if not 0 <= index < len(examples):
+                raise IndexError(f"example_index {index} is out of range for split {split!r} ({len(examples)} examples).")
+            example = examples[index]
+        else:
+            index, example = self.task.sample(self.np_random, split)
+        key = (split, index)
+        ids = self._prompt_cache.get(key)
+        if ids is None:
+            ids = self._prompt_cache[key] = self.encode_prompt(example)
+        self._example, self._index, self._episode_split = example, index, split
+        self._prompt.fill(self.pad_token_id)
+        self._prompt_mask.fill(0)
+        self._prompt[len(self._prompt) - len(ids):] = ids
+        self._prompt_mask[len(self._prompt) - len(ids):] = 1
+        self._response.fill(self.pad_token_id)
+        self._length = 0
+        self._done = False
+        self._last_reward = None
+        self._limit = self.max_new_tokens
+        if self.spec is not None and self.spec.max_episode_steps:
+            self._limit = min(self._limit, int(self.spec.max_episode_steps))
+        info = {"prompt": example.prompt, "source": example.source, "references": list(example.references),
+                "example_index": index, "split": split}
+        return self._obs(), info
+
+    def step(self, action: Any) -> tuple[ObsType, SupportsFloat, bool, bool, dict[str, Any]]:
+        if self._example is None:
+            raise ResetNeededError("Cannot call step() before reset(); call env.reset() first.")
+        if self._done:
+            raise ResetNeededError("The episode has ended (terminated or truncated); call env.reset() before step().")
+        token = as_token_id(action, self.vocab_size)
+        self._response[self._length] = token
+        self._length += 1
+        terminated = token == self.eos_token_id
+        truncated = not terminated and self._length >= self._limit
+        if not (terminated or truncated):
+            return self._obs(), 0.0, False, False, {}
+        self._done = True
+        completion_ids = self._response[: self._length - 1] if terminated else self._response[: self._length]
+        completion = self.decode(completion_ids)
+        example = self._example
+        scores, details = score_with_details(
+            self.scorer, [example.prompt], [completion], [list(example.references)], **batch_meta([example])
+        )
+        self._last_reward = scores[0]
+        info = {"prompt": example.prompt, "completion": completion, "references": list(example.references),
+                "score": scores[0], "score_details": details[0], "example_index": self._index,
+                "split": self._episode_split}
+        return self._obs(), scores[0], bool(terminated), bool(truncated), info
+
+    def _obs(self) -> ObsType:
+        R = self.max_new_tokens
+        response_mask = np.zeros(R, np.int64)
+        response_mask[: self._length] = 1
+        return {
+            "prompt_ids": self._prompt.copy(),
+            "prompt_mask": self._prompt_mask.copy(),
+            "response_ids": self._response.copy(),
+            "response_mask": response_mask,
+            "step": np.array([self._length], np.int64),
+        }
+
+    def render(self) -> str | None:
+        """Text view of the episode: prompt, completion so far and, at the end, the reward."""
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode='ansi' or 'human' to gym.make.")
+            return None
+        if self._example is None:
+            text = "(no episode yet: call reset())"
+        else:
+            written = self.tokenizer.convert_ids_to_tokens([int(i) for i in self._response[: self._length]])
+            lines = [f"prompt     : {self._example.prompt}", f"completion : {' '.join(written)}"]
+            if self._last_reward is not None:
+                lines.append(f"reward     : {self._last_reward:.4f}   references: {' | '.join(self._example.references)}")
+            text = "\n".join(lines)
+        if self.render_mode == "human":
+            print(text)
+            return None
+        return text

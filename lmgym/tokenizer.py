@@ -1,0 +1,94 @@
+"""Tokenizers: an exact word-level tokenizer for closed vocabularies, and loading of any HF tokenizer.
+
+Built-in tasks have closed vocabularies, so a word-level tokenizer encodes every text exactly and
+keeps the action space small (``Discrete(V)`` with V in the hundreds). It is built with HF
+``tokenizers`` and exposed as a ``transformers.PreTrainedTokenizerFast``, so it saves and loads
+like any HF tokenizer and any HF model or agent can use it.
+
+Special tokens always sit at the same ids: ``<pad>`` 0, ``<bos>`` 1, ``<eos>`` 2, ``<unk>`` 3.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from lmgym.errors import TokenizerError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
+SPECIAL_TOKENS: tuple[str, ...] = (PAD, BOS, EOS, UNK)
+
+
+def build_word_tokenizer(words: Iterable[str]) -> PreTrainedTokenizerFast:
+    """Build an exact word-level tokenizer over ``words`` (whitespace-split, case-sensitive).
+
+    Args:
+        words: the closed vocabulary; duplicates are ignored and the order is made canonical
+            (sorted), so the same set of words always gives the same ids.
+
+    Returns:
+        A ``PreTrainedTokenizerFast`` with ``<pad>``/``<bos>``/``<eos>``/``<unk>`` at ids 0-3.
+
+    Raises:
+        TokenizerError: if ``words`` is empty or a word contains whitespace.
+    """
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    unique = sorted(set(words) - set(SPECIAL_TOKENS))
+    if not unique:
+        raise TokenizerError("Cannot build a word-level tokenizer from an empty vocabulary.")
+    bad = [w for w in unique if not w or any(ch.isspace() for ch in w)]
+    if bad:
+        raise TokenizerError(f"Vocabulary words must be non-empty and contain no whitespace; got {bad[:5]!r}.")
+    vocab = {tok: i for i, tok in enumerate([*SPECIAL_TOKENS, *unique])}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
+    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        pad_token=PAD,
+        bos_token=BOS,
+        eos_token=EOS,
+        unk_token=UNK,
+        clean_up_tokenization_spaces=False,
+    )
+
+
+def load_tokenizer(spec: Any) -> PreTrainedTokenizerBase:
+    """Return a ready tokenizer from a tokenizer object, a local folder or a hub id.
+
+    A tokenizer without a pad token gets its EOS token as pad (the usual fix for GPT-2-style
+    tokenizers); one without an EOS token is rejected, since episodes end on EOS.
+
+    Raises:
+        TokenizerError: if the path/id cannot be loaded or the tokenizer has no EOS token.
+    """
+    from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+    if isinstance(spec, PreTrainedTokenizerBase):
+        tokenizer = spec
+    elif isinstance(spec, (str, os.PathLike)):
+        path = os.fspath(spec)
+        looks_local = os.path.sep in path or path.startswith(".") or os.path.exists(path)
+        if looks_local and not os.path.isdir(path):
+            raise TokenizerError(f"Tokenizer folder {path!r} does not exist. Pass an existing folder or a hub id.")
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path)
+        except Exception as exc:  # network, missing files, bad config: all the same to the user
+            raise TokenizerError(
+                f"Could not load tokenizer {path!r}: {exc}. Offline, pass a local folder saved with "
+                "save_pretrained, or a tokenizer object."
+            ) from exc
+    else:
+        raise TokenizerError(
+            f"tokenizer must be a PreTrainedTokenizer, a local folder or a hub id; got {type(spec).__name__}."
+        )
+    if tokenizer.eos_token_id is None:
+        raise TokenizerError(f"Tokenizer {tokenizer.name_or_path!r} has no EOS token; set tokenizer.eos_token first.")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer

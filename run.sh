@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Run a command inside the project's virtual environment, creating/updating it first.
+#
+#   bash run.sh lmgym train --env lmgym/Summarize-v0    # the main job
+#   bash run.sh pytest                                   # the test suite
+#
+# Set-up is idempotent: the .venv is (re)installed only when pyproject.toml changed.
+# torch==2.13.0 is installed first where torch is missing, so no CUDA wheels are pulled.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+stamp=".venv/.lmgym-installed"
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
+    if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
+        .venv/bin/python -m pip install --quiet "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
+    fi
+    .venv/bin/python -m pip install --quiet -e ".[all]" 2>&1 | grep -v "^WARNING: Location" || true
+    .venv/bin/python -c "import lmgym, torch, stable_baselines3" || { echo "set-up failed" >&2; exit 1; }
+    echo "$want" > "$stamp"
+fi
+export PATH="$PWD/.venv/bin:$PATH"
+exec "$@"
