@@ -8,6 +8,7 @@ import numpy as np
 
 from lmgym.task import Example, Task
 from lmgym.token_env import TokenEnv
+from lmgym.vector_env import batched
 
 SEPARATOR = "="
 _SPLIT_SIZES = {"train": 10_000, "validation": 500, "test": 500}
@@ -102,11 +103,12 @@ class CopyEnv(TokenEnv):
     >>> env = gym.make("lmgym/Copy-v0", length=3, vocab_size=4)
     >>> obs, info = env.reset(seed=0)
     >>> info["prompt"], info["references"]
-    ('c a b =', ['c a b'])
-    >>> for word in ["c", "a", "b", "<eos>"]:
-    ...     obs, reward, terminated, truncated, info = env.step(env.unwrapped.tokenizer.convert_tokens_to_ids(word))
+    ('c c a =', ['c c a'])
+    >>> token_id = env.unwrapped.tokenizer.convert_tokens_to_ids
+    >>> for word in ["c", "c", "a", "<eos>"]:
+    ...     obs, reward, terminated, truncated, info = env.step(token_id(word))
     >>> reward, terminated, info["completion"]
-    (1.0, True, 'c a b')
+    (1.0, True, 'c c a')
 
     ## Version History
     - v0: initial version.
@@ -160,3 +162,7 @@ class ReverseEnv(CopyEnv):
 
     reverse = True
     task_name = "reverse"
+
+
+CopyVectorEnv = batched(CopyEnv)
+ReverseVectorEnv = batched(ReverseEnv)

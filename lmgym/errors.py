@@ -25,14 +25,18 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
 
 
 class UnknownEnvKwargError(LmgymError, TypeError):
-    """An env was given a keyword argument it does not take."""
+    """An env was given a keyword argument it does not take.
 
-    def __init__(self, env_name: str, unknown: Iterable[str], valid: Iterable[str]) -> None:
+    Build it with :meth:`for_env`; the plain one-message constructor exists because
+    ``gym.make`` re-raises ``TypeError`` subclasses as ``type(e)(message)``.
+    """
+
+    @classmethod
+    def for_env(cls, env_name: str, unknown: Iterable[str], valid: Iterable[str]) -> UnknownEnvKwargError:
+        """The error for ``unknown`` kwargs of ``env_name``, with did-you-mean and the valid names."""
         valid = sorted(valid)
-        parts = []
-        for key in sorted(unknown):
-            parts.append(f"{key!r}.{did_you_mean(key, valid)}")
-        super().__init__(
+        parts = [f"{key!r}.{did_you_mean(key, valid)}" for key in sorted(unknown)]
+        return cls(
             f"{env_name} got unknown keyword argument(s): {' '.join(parts)} "
             f"Valid keyword arguments: {', '.join(valid)}."
         )
@@ -49,7 +53,10 @@ class ResetNeededError(LmgymError, gymnasium.error.ResetNeeded):
 class UnknownScorerError(LmgymError, ValueError):
     """A scorer name is not registered."""
 
-    def __init__(self, name: str, known: Iterable[str]) -> None:
+    def __init__(self, name: str, known: Iterable[str] | None = None) -> None:
+        if known is None:  # already a full message
+            super().__init__(name)
+            return
         known = sorted(known)
         super().__init__(
             f"Unknown scorer {name!r}.{did_you_mean(name, known)} Known scorers: {', '.join(known)}. "

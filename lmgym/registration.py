@@ -1,19 +1,19 @@
 """Every lmgym env, registered from one flat list. Entry points are strings: nothing heavy is imported.
 
-Token limits live in the env (``max_new_tokens``) so truncation has a single source; the specs
-therefore set no ``max_episode_steps``. ``gym.make(id, max_episode_steps=N)`` still works and the
-env then ends (and scores) the episode at that same step.
+Token limits live in the env (``max_new_tokens``) so truncation has a single source and the
+truncated episode is still scored; the specs therefore set no ``max_episode_steps`` (a gymnasium
+``TimeLimit`` would end episodes without a score). Pass ``max_new_tokens=N`` to change the limit.
 """
 
 from __future__ import annotations
 
 from gymnasium.envs.registration import register, registry
 
-VECTOR = "lmgym.vector_env:make_batched_env"
-
 ENVS: list[dict] = [
-    dict(id="lmgym/Copy-v0", entry_point="lmgym.envs.toy:CopyEnv", vector_entry_point=VECTOR),
-    dict(id="lmgym/Reverse-v0", entry_point="lmgym.envs.toy:ReverseEnv", vector_entry_point=VECTOR),
+    dict(id="lmgym/Copy-v0", entry_point="lmgym.envs.toy:CopyEnv",
+         vector_entry_point="lmgym.envs.toy:CopyVectorEnv"),
+    dict(id="lmgym/Reverse-v0", entry_point="lmgym.envs.toy:ReverseEnv",
+         vector_entry_point="lmgym.envs.toy:ReverseVectorEnv"),
 ]
 
 

@@ -60,7 +60,9 @@ def as_token_id(action: Any, vocab_size: int) -> int:
                 "For several envs at once use gym.make_vec(...)."
             )
         if not np.issubdtype(value.dtype, np.integer):
-            raise InvalidActionError(f"Action must be an integer token id; got dtype {value.dtype}. Cast it with int(action).")
+            raise InvalidActionError(
+                f"Action must be an integer token id; got dtype {value.dtype}. Cast it with int(action)."
+            )
         value = value.reshape(()).item()
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise InvalidActionError(
@@ -110,8 +112,9 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
 
     ## Episode End
     ``terminated`` when the agent emits EOS; ``truncated`` when ``max_new_tokens`` tokens are
-    written (or fewer, if ``gym.make(..., max_episode_steps=N)`` asks for a shorter limit — the env
-    then scores at that same step). Both give the final reward.
+    written. Both give the final reward. The token limit is the env's own ``max_new_tokens``
+    (lmgym specs set no ``max_episode_steps``): a ``gym.make(..., max_episode_steps=N)`` TimeLimit
+    would cut the episode *without* scoring it, so set ``max_new_tokens=N`` instead.
 
     ## Arguments
     - ``task``: the :class:`~lmgym.task.Task` to draw examples from.
@@ -146,9 +149,10 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
         **unknown: Any,
     ) -> None:
         if unknown:
-            raise UnknownEnvKwargError(type(self).__name__, unknown, valid_kwargs(type(self)) - {"task"})
+            raise UnknownEnvKwargError.for_env(type(self).__name__, unknown, valid_kwargs(type(self)) - {"task"})
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None; got {render_mode!r}.")
+            modes = self.metadata["render_modes"]
+            raise ValueError(f"render_mode must be one of {modes} or None; got {render_mode!r}.")
         self.task = task
         self.split = split
         task.examples(split)  # fail early on an unknown split
@@ -215,7 +219,9 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
         return self.tokenizer.decode([int(i) for i in ids], skip_special_tokens=True)
 
     # ---- Gymnasium API -----------------------------------------------------------------------
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[ObsType, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[ObsType, dict[str, Any]]:
         super().reset(seed=seed)
         options = options or {}
         split = options.get("split", self.split)
@@ -223,7 +229,9 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
             examples = self.task.examples(split)
             index = int(options["example_index"])
             if not 0 <= index < len(examples):
-                raise IndexError(f"example_index {index} is out of range for split {split!r} ({len(examples)} examples).")
+                raise IndexError(
+                    f"example_index {index} is out of range for split {split!r} ({len(examples)} examples)."
+                )
             example = examples[index]
         else:
             index, example = self.task.sample(self.np_random, split)
@@ -241,8 +249,6 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
         self._done = False
         self._last_reward = None
         self._limit = self.max_new_tokens
-        if self.spec is not None and self.spec.max_episode_steps:
-            self._limit = min(self._limit, int(self.spec.max_episode_steps))
         info = {"prompt": example.prompt, "source": example.source, "references": list(example.references),
                 "example_index": index, "split": split}
         return self._obs(), info
@@ -295,7 +301,8 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
             written = self.tokenizer.convert_ids_to_tokens([int(i) for i in self._response[: self._length]])
             lines = [f"prompt     : {self._example.prompt}", f"completion : {' '.join(written)}"]
             if self._last_reward is not None:
-                lines.append(f"reward     : {self._last_reward:.4f}   references: {' | '.join(self._example.references)}")
+                refs = " | ".join(self._example.references)
+                lines.append(f"reward     : {self._last_reward:.4f}   references: {refs}")
             text = "\n".join(lines)
         if self.render_mode == "human":
             print(text)

@@ -28,11 +28,16 @@ class Scorer:
         name: registry name, used in metrics and error messages.
         higher_is_better: whether larger scores are better.
         range: the documented (min, max) of the score; ``math.inf`` where unbounded.
+        library: the package that computes the score (shown by ``lmgym scorers``).
+        extra: the ``pip install 'lmgym[extra]'`` the scorer needs beyond the core install,
+            or ``None``.
     """
 
     name: str = "scorer"
     higher_is_better: bool = True
     range: tuple[float, float] = (0.0, 1.0)
+    library: str = "lmgym"
+    extra: str | None = None
 
     def __call__(
         self,
@@ -71,7 +76,10 @@ class WeightedSum(Scorer):
         self.parts: list[tuple[str, Scorer, float]] = []
         for spec, weight in weights.items():
             scorer = make_scorer(spec)
-            self.parts.append((scorer.name, scorer, float(weight)))
+            name, k = scorer.name, 2
+            while any(name == n for n, _, _ in self.parts):  # two parts with one name stay apart
+                name, k = f"{scorer.name}#{k}", k + 1
+            self.parts.append((name, scorer, float(weight)))
         self.name = "+".join(f"{w:g}*{n}" for n, _, w in self.parts)
         lo = sum(min(w * s.range[0], w * s.range[1]) for _, s, w in self.parts)
         hi = sum(max(w * s.range[0], w * s.range[1]) for _, s, w in self.parts)
@@ -133,17 +141,39 @@ def _resolve(factory: str | Callable[..., Any]) -> Callable[..., Any]:
     return factory
 
 
-def make_scorer(spec: Any, **kwargs: Any) -> Scorer:
+def make_scorer(spec: Any, *, cache: bool | int = False, **kwargs: Any) -> Scorer:
     """Turn a scorer spec into a :class:`Scorer`.
 
     Args:
         spec: a registered name, a :class:`Scorer`, a plain callable, or a mapping of
             specs to weights (a :class:`WeightedSum`).
+        cache: wrap the result in :class:`~lmgym.scorers.memo.Memoized`, which remembers
+            ``(prompt, completion, references, meta)`` results; ``True`` keeps up to 65,536
+            entries, an int sets that limit.
         **kwargs: passed to the scorer's factory when ``spec`` is a name.
 
     Raises:
         UnknownScorerError: for an unregistered name (with did-you-mean and the known names).
+        TypeError: for kwargs given with a spec that is not a name, or a spec of another type.
+
+    Example:
+        >>> import lmgym
+        >>> lmgym.make_scorer("token_f1")(["p"], ["a b"], [["a c"]])
+        [0.5]
     """
+    if cache:
+        from lmgym.scorers.memo import Memoized
+
+        maxsize = 65_536 if cache is True else int(cache)
+        if isinstance(spec, Mapping) and not kwargs:
+            # Cache each part, so score_with_details still reports every component.
+            return WeightedSum({Memoized(make_scorer(s), maxsize): w for s, w in spec.items()})
+        return Memoized(make_scorer(spec, **kwargs), maxsize=maxsize)
+    if kwargs and not isinstance(spec, str):
+        raise TypeError(
+            f"make_scorer got keyword arguments {sorted(kwargs)} with a {type(spec).__name__}; "
+            "keyword arguments configure a registered scorer given by name."
+        )
     if isinstance(spec, Scorer):
         return spec
     if isinstance(spec, Mapping):
@@ -181,22 +211,43 @@ def checked_score(
     except ScorerError:
         raise
     except Exception as exc:
+        i = _failing_input(scorer, prompts, completions, references, meta)
+        where = f"input {i} ({completions[i]!r})" if i is not None else f"a batch of {n}"
         raise ScorerError(
-            f"Scorer {scorer.name!r} raised {type(exc).__name__}: {exc} (batch of {n}; first completion "
-            f"{completions[0] if n else ''!r}). Fix the scorer or its inputs; the env is still usable."
+            f"Scorer {scorer.name!r} raised {type(exc).__name__}: {exc} on {where}. "
+            "Fix the scorer or its inputs; the env is still usable (reset it)."
         ) from exc
     if len(values) != n:
-        raise ScorerError(f"Scorer {scorer.name!r} returned {len(values)} values for {n} inputs; it must return one per input.")
+        raise ScorerError(
+            f"Scorer {scorer.name!r} returned {len(values)} values for {n} inputs; it must return one per input."
+        )
     out = []
     for i, v in enumerate(values):
         try:
             f = float(v)
         except (TypeError, ValueError):
-            raise ScorerError(f"Scorer {scorer.name!r} returned a non-number {v!r} for input {i} ({completions[i]!r}).") from None
+            raise ScorerError(
+                f"Scorer {scorer.name!r} returned a non-number {v!r} for input {i} ({completions[i]!r})."
+            ) from None
         if not math.isfinite(f):
-            raise ScorerError(f"Scorer {scorer.name!r} returned {f} for input {i} ({completions[i]!r}); scores must be finite.")
+            raise ScorerError(
+                f"Scorer {scorer.name!r} returned {f} for input {i} ({completions[i]!r}); scores must be finite."
+            )
         out.append(f)
     return out
+
+
+def _failing_input(scorer, prompts, completions, references, meta) -> int | None:
+    """Index of the first input the scorer raises on when called alone (error path only)."""
+    if len(completions) == 1:
+        return 0
+    for i in range(len(completions)):
+        try:
+            scorer(prompts[i : i + 1], completions[i : i + 1], None if references is None else references[i : i + 1],
+                   **{k: v[i : i + 1] for k, v in meta.items()})
+        except Exception:
+            return i
+    return None
 
 
 def score_with_details(

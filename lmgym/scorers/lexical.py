@@ -1,0 +1,208 @@
+"""Reference-free text scorers: VADER sentiment, keyword coverage, repetition and length.
+
+Words are found with :func:`words`: lowercased runs of Unicode letters, digits and ``_``
+(``re.findall(r"\\w+", text.lower())``), so punctuation never glues to a word.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from lmgym.scorers.base import Scorer
+
+_WORD = re.compile(r"\w+")
+
+
+def words(text: str) -> list[str]:
+    """Lowercased word tokens of ``text`` (Unicode ``\\w+`` runs)."""
+    return _WORD.findall(text.lower())
+
+
+class Sentiment(Scorer):
+    """VADER compound sentiment of the completion, in [-1, 1] (1 = most positive).
+
+    Uses ``vaderSentiment``'s rule-based analyser (its lexicon ships in the wheel, so nothing
+    downloads). The empty completion scores 0 (neutral).
+    """
+
+    name = "sentiment"
+    range = (-1.0, 1.0)
+    library = "vaderSentiment"
+    _analyzer: Any = None
+
+    def __call__(self, prompts, completions, references=None, **meta):
+        if self._analyzer is None:
+            from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+            self._analyzer = SentimentIntensityAnalyzer()
+        return [float(self._analyzer.polarity_scores(c)["compound"]) for c in completions]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_analyzer", None)
+        return state
+
+
+class KeywordCoverage(Scorer):
+    """Fraction of an example's keywords that appear in the completion, in [0, 1].
+
+    The keywords come per example from the ``keywords`` meta (``keywords=[["dog", "park"], ...]``,
+    which tasks pass through ``Example.meta``), or, for every example, from the ``keywords``
+    argument. A keyword string of several words (``"ice cream"``) must appear as consecutive
+    words; a comma-separated string ``"dog, park"`` counts as the list ``["dog", "park"]``.
+
+    Matching is case-insensitive on :func:`words`. With ``stem=True`` (default) a word also
+    matches when its Porter stem equals the keyword's stem (nltk's ``PorterStemmer``, no
+    download): ``runs``/``running`` match ``run`` and ``dogs`` matches ``dog``, but irregular
+    forms (``ran``) do not. ``stem=False`` asks for the exact word. An example with an empty
+    keyword list scores 1 (nothing is missing).
+
+    Args:
+        keywords: keywords used for every example when no ``keywords`` meta is given.
+        stem: also count inflected forms that share the keyword's Porter stem.
+    """
+
+    name = "keyword_coverage"
+    library = "lmgym (nltk Porter stemmer)"
+
+    def __init__(self, keywords: Sequence[str] | None = None, stem: bool = True) -> None:
+        self.keywords = None if keywords is None else list(keywords)
+        self.stem = bool(stem)
+        self._stem_cache: dict[str, str] = {}
+
+    def _norm(self, word: str) -> str:
+        if not self.stem:
+            return word
+        cached = self._stem_cache.get(word)
+        if cached is None:
+            if not hasattr(self, "_stemmer"):
+                from nltk.stem.porter import PorterStemmer
+
+                self._stemmer = PorterStemmer()
+            cached = self._stem_cache[word] = self._stemmer.stem(word)
+        return cached
+
+    def _keyword_lists(self, n: int, meta: dict[str, Any]) -> list[Any]:
+        given = meta.get("keywords")
+        if given is None:
+            if self.keywords is None:
+                raise ValueError(
+                    "keyword_coverage needs keywords: give each example a 'keywords' meta list "
+                    "(Example(meta={'keywords': [...]})) or make the scorer with keywords=[...]."
+                )
+            return [self.keywords] * n
+        given = list(given)
+        if len(given) != n:
+            raise ValueError(f"keyword_coverage got {len(given)} keyword lists for {n} completions.")
+        return given
+
+    def __call__(self, prompts, completions, references=None, **meta):
+        out = []
+        for i, (completion, keywords) in enumerate(zip(completions, self._keyword_lists(len(completions), meta))):
+            if keywords is None:
+                raise ValueError(f"keyword_coverage: input {i} has no 'keywords' meta.")
+            if isinstance(keywords, str):
+                keywords = keywords.split(",")
+            phrases = [tuple(self._norm(w) for w in words(k)) for k in keywords]
+            phrases = [p for p in phrases if p]
+            if not phrases:
+                out.append(1.0)
+                continue
+            text = [self._norm(w) for w in words(completion)]
+            unigrams = set(text)
+            found = 0
+            for phrase in phrases:
+                if len(phrase) == 1:
+                    found += phrase[0] in unigrams
+                else:
+                    k = len(phrase)
+                    found += any(tuple(text[j : j + k]) == phrase for j in range(len(text) - k + 1))
+            out.append(found / len(phrases))
+        return out
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_stemmer", None)
+        state["_stem_cache"] = {}
+        return state
+
+
+class Repetition(Scorer):
+    """Fraction of repeated word n-grams: ``1 - distinct_n / total_n``, in [0, 1]; lower is better.
+
+    ``"a b a b"`` has bigrams ``ab, ba, ab``: 2 distinct of 3, so 1/3. Text with fewer than ``n``
+    words has no n-grams and scores 0. Meant for a negative weight, e.g.
+    ``{"sentiment": 1.0, "repetition": -1.0}``.
+
+    Args:
+        n: n-gram order (default 2).
+    """
+
+    name = "repetition"
+    higher_is_better = False
+
+    def __init__(self, n: int = 2) -> None:
+        if n < 1:
+            raise ValueError(f"repetition needs n >= 1; got {n}.")
+        self.n = int(n)
+
+    def __call__(self, prompts, completions, references=None, **meta):
+        out = []
+        n = self.n
+        for completion in completions:
+            w = words(completion)
+            grams = [tuple(w[j : j + n]) for j in range(len(w) - n + 1)]
+            out.append(0.0 if not grams else 1.0 - len(set(grams)) / len(grams))
+        return out
+
+
+class Length(Scorer):
+    """Closeness of the completion's word count to a target length, in [0, 1].
+
+    ``score = max(0, 1 - |words - target| / target)``: 1 at the target, 0 at zero words or at
+    twice the target. The target is ``target`` words if given, otherwise ``ratio`` times the
+    length of each reference (the best reference counts). A target of 0 words scores 1 for the
+    empty completion and 0 otherwise.
+
+    Args:
+        target: target length in words, the same for every example.
+        ratio: target as a multiple of the reference length (default 1.0 when ``target`` is
+            not given).
+    """
+
+    name = "length"
+
+    def __init__(self, target: int | None = None, ratio: float | None = None) -> None:
+        if target is not None and ratio is not None:
+            raise ValueError("length takes target= (words) or ratio= (times the reference length), not both.")
+        if target is not None and target < 0:
+            raise ValueError(f"length target must be >= 0; got {target}.")
+        if ratio is not None and ratio < 0:
+            raise ValueError(f"length ratio must be >= 0; got {ratio}.")
+        self.target = target
+        self.ratio = 1.0 if target is None and ratio is None else ratio
+
+    @staticmethod
+    def closeness(length: int, target: float) -> float:
+        """``max(0, 1 - |length - target| / target)``; for target 0, 1 if length is 0 else 0."""
+        if target <= 0:
+            return float(length == 0)
+        return max(0.0, 1.0 - abs(length - target) / target)
+
+    def __call__(self, prompts, completions, references=None, **meta):
+        out = []
+        for i, completion in enumerate(completions):
+            n = len(words(completion))
+            if self.target is not None:
+                out.append(self.closeness(n, self.target))
+                continue
+            if references is None or not references[i]:
+                raise ValueError(
+                    "length with ratio= compares with the reference length, but input "
+                    f"{i} has no references; pass target= (words) instead."
+                )
+            refs = [references[i]] if isinstance(references[i], str) else references[i]
+            out.append(max(self.closeness(n, self.ratio * len(words(r))) for r in refs))
+        return out

@@ -1,0 +1,267 @@
+"""BatchedTokenEnv: N episodes of one TokenEnv task stepped together with numpy arrays.
+
+This is the ``vector_entry_point`` of every lmgym env::
+
+    envs = gym.make_vec("lmgym/Copy-v0", num_envs=64, vectorization_mode="vector_entry_point")
+
+All per-token work is array arithmetic over the batch; Python-level work happens only when an
+episode starts (drawing an example) or ends (decoding and scoring — all episodes that end on the
+same step are scored in **one** batched scorer call).
+
+Autoreset modes (``autoreset_mode=``, Gymnasium's :class:`~gymnasium.vector.AutoresetMode`):
+
+- ``"next_step"`` (default, as ``SyncVectorEnv``): the step after an episode ends resets that slot
+  and ignores its action; the returned obs has ``step == 0``.
+- ``"same_step"``: a finished slot is reset within the same step; the last obs of the ended
+  episode is in ``info["final_obs"]`` and its info in ``info["final_info"]``.
+- ``"disabled"`` (lockstep): slots start together at ``reset()``; a finished slot ignores further
+  actions and returns reward 0 and ``False``/``False`` until ``reset()`` (optionally with
+  ``options={"reset_mask": mask}``). Fixed-size batches for agents that want them.
+
+With the same seeds (``reset(seed=s)`` seeds slot ``i`` with ``s + i``), every slot reproduces
+the single env step for step: observations, rewards, terminations and infos.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from lmgym.errors import InvalidActionError, ResetNeededError
+from lmgym.scorers import score_with_details
+from lmgym.token_env import TokenEnv, batch_meta
+
+_MODES = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP,
+          "disabled": AutoresetMode.DISABLED, "lockstep": AutoresetMode.DISABLED}
+
+
+def parse_autoreset_mode(value: str | AutoresetMode) -> AutoresetMode:
+    """Accept an ``AutoresetMode``, its value (``"NextStep"``) or a snake-case name (``"next_step"``)."""
+    if isinstance(value, AutoresetMode):
+        return value
+    if isinstance(value, str) and value.lower() in _MODES:
+        return _MODES[value.lower()]
+    try:
+        return AutoresetMode(value)
+    except ValueError:
+        raise ValueError(
+            f"Unknown autoreset_mode {value!r}; use one of {sorted(_MODES)} or a gymnasium AutoresetMode."
+        ) from None
+
+
+class BatchedTokenEnv(VectorEnv):
+    """A native vector env over ``num_envs`` slots of one :class:`~lmgym.token_env.TokenEnv` task.
+
+    Args:
+        num_envs: number of slots.
+        autoreset_mode: ``"next_step"``, ``"same_step"`` or ``"disabled"`` (lockstep).
+        env: an existing single env to vectorize (its task, tokenizer and scorer are shared);
+            by default one is built from ``env_kwargs`` with :attr:`env_class`.
+        max_episode_steps: optional shorter token limit; prefer the env's ``max_new_tokens``.
+        **env_kwargs: keyword arguments of the single env.
+
+    Attributes:
+        env: the prototype single env (read-only use: tokenizer, task, scorer, decode).
+        tokenizer, task, scorer: shared with :attr:`env`.
+    """
+
+    env_class: ClassVar[type[TokenEnv]] = TokenEnv
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        *,
+        autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
+        env: TokenEnv | None = None,
+        max_episode_steps: int | None = None,
+        **env_kwargs: Any,
+    ) -> None:
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1; got {num_envs}.")
+        self.env = env if env is not None else self.env_class(**env_kwargs)
+        self.autoreset_mode = parse_autoreset_mode(autoreset_mode)
+        self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
+        self.render_mode = "ansi" if self.env.render_mode is not None else None
+        self.num_envs = N = int(num_envs)
+        self.tokenizer, self.task, self.scorer = self.env.tokenizer, self.env.task, self.env.scorer
+        self.single_observation_space = self.env.observation_space
+        self.single_action_space = self.env.action_space
+        self.observation_space = batch_space(self.single_observation_space, N)
+        self.action_space = spaces.MultiDiscrete(np.full(N, self.env.vocab_size, np.int64))
+        P, R = self.env.max_prompt_tokens, self.env.max_new_tokens
+        self.limit = min(R, max_episode_steps) if max_episode_steps else R
+        self._pad, self._eos, self._V = self.env.pad_token_id, self.env.eos_token_id, self.env.vocab_size
+        self._rngs: list[np.random.Generator | None] = [None] * N
+        self._prompt = np.full((N, P), self._pad, np.int64)
+        self._prompt_mask = np.zeros((N, P), np.int64)
+        self._response = np.full((N, R), self._pad, np.int64)
+        self._length = np.zeros(N, np.int64)
+        self._ended = np.zeros(N, bool)  # the slot's episode has ended
+        self._started = False
+        self._examples: list[Any] = [None] * N
+        self._index = np.full(N, -1, np.int64)
+        self._split = [self.env.split] * N
+        self._positions = np.arange(R)[None, :]
+
+    # ---- episode starts --------------------------------------------------------------------------
+    def _reset_slot(self, i: int, seed: int | None, options: dict[str, Any]) -> dict[str, Any]:
+        if seed is not None or self._rngs[i] is None:
+            self._rngs[i], _ = seeding.np_random(seed)
+        split = options.get("split", self.env.split)
+        if "example_index" in options:
+            index = int(options["example_index"])
+            example = self.task.examples(split)[index]
+        else:
+            index, example = self.task.sample(self._rngs[i], split)
+        key = (split, index)
+        ids = self.env._prompt_cache.get(key)
+        if ids is None:
+            ids = self.env._prompt_cache[key] = self.env.encode_prompt(example)
+        P = self._prompt.shape[1]
+        self._prompt[i] = self._pad
+        self._prompt_mask[i] = 0
+        self._prompt[i, P - len(ids):] = ids
+        self._prompt_mask[i, P - len(ids):] = 1
+        self._response[i] = self._pad
+        self._length[i] = 0
+        self._ended[i] = False
+        self._examples[i], self._index[i], self._split[i] = example, index, split
+        return {"prompt": example.prompt, "source": example.source, "references": list(example.references),
+                "example_index": index, "split": split}
+
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
+        """Reset all slots (or those in ``options["reset_mask"]``); slot ``i`` is seeded ``seed + i``."""
+        options = dict(options or {})
+        mask = options.pop("reset_mask", None)
+        mask = np.ones(self.num_envs, bool) if mask is None else np.asarray(mask, bool)
+        if mask.shape != (self.num_envs,):
+            raise ValueError(f"reset_mask must have shape ({self.num_envs},); got {mask.shape}.")
+        if seed is None or isinstance(seed, list):
+            seeds = seed if seed is not None else [None] * self.num_envs
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"Need {self.num_envs} seeds; got {len(seeds)}.")
+        else:
+            seeds = [int(seed) + i for i in range(self.num_envs)]
+        infos: dict[str, Any] = {}
+        for i in np.flatnonzero(mask):
+            infos = self._add_info(infos, self._reset_slot(int(i), seeds[i], options), int(i))
+        self._started = True
+        return self._obs(), infos
+
+    # ---- stepping --------------------------------------------------------------------------------
+    def _check_actions(self, actions: Any) -> np.ndarray:
+        a = np.asarray(actions)
+        if a.shape != (self.num_envs,):
+            raise InvalidActionError(
+                f"Actions must have shape ({self.num_envs},), one token id per slot; got {a.shape}."
+            )
+        if not np.issubdtype(a.dtype, np.integer):
+            raise InvalidActionError(
+                f"Actions must be integer token ids; got dtype {a.dtype}. Cast with .astype(np.int64)."
+            )
+        bad = np.flatnonzero((a < 0) | (a >= self._V))
+        if bad.size:
+            raise InvalidActionError(
+                f"Action {int(a[bad[0]])} of slot {int(bad[0])} is outside the vocabulary: "
+                f"token ids are in [0, {self._V})."
+            )
+        return a.astype(np.int64, copy=False)
+
+    def step(self, actions: Any):
+        """Append one token per slot; score every episode that ends in one batched scorer call."""
+        if not self._started:
+            raise ResetNeededError("Cannot call step() before reset(); call envs.reset() first.")
+        actions = self._check_actions(actions)
+        N = self.num_envs
+        infos: dict[str, Any] = {}
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            restart = self._ended.copy()
+            for i in np.flatnonzero(restart):
+                infos = self._add_info(infos, self._reset_slot(int(i), None, {}), int(i))
+            active = ~restart
+        else:
+            active = ~self._ended
+        rows = np.flatnonzero(active)
+        self._response[rows, self._length[rows]] = actions[rows]
+        self._length[rows] += 1
+        terminated = active & (actions == self._eos)
+        truncated = active & ~terminated & (self._length >= self.limit)
+        ended = terminated | truncated
+        self._ended |= ended
+        rewards = np.zeros(N, np.float64)
+        finished = np.flatnonzero(ended)
+        if finished.size:
+            final_infos = self._score(finished, terminated)
+            for j, i in enumerate(finished):
+                rewards[i] = final_infos[j]["score"]
+        obs = self._obs()
+        if finished.size:
+            if self.autoreset_mode == AutoresetMode.SAME_STEP:
+                for j, i in enumerate(finished):
+                    i = int(i)
+                    final_obs = {k: v[i].copy() for k, v in obs.items()}
+                    infos = self._add_info(infos, {"final_obs": final_obs, "final_info": final_infos[j]}, i)
+                    infos = self._add_info(infos, self._reset_slot(i, None, {}), i)
+                obs = self._obs()
+            else:
+                for j, i in enumerate(finished):
+                    infos = self._add_info(infos, final_infos[j], int(i))
+        return obs, rewards, terminated, truncated, infos
+
+    def _score(self, rows: np.ndarray, terminated: np.ndarray) -> list[dict[str, Any]]:
+        ids = [self._response[i, : self._length[i] - 1] if terminated[i] else self._response[i, : self._length[i]]
+               for i in rows]
+        completions = self.tokenizer.batch_decode([x.tolist() for x in ids], skip_special_tokens=True)
+        examples = [self._examples[i] for i in rows]
+        scores, details = score_with_details(
+            self.scorer, [e.prompt for e in examples], completions, [list(e.references) for e in examples],
+            **batch_meta(examples),
+        )
+        return [
+            {"prompt": e.prompt, "completion": c, "references": list(e.references), "score": s, "score_details": d,
+             "example_index": int(self._index[i]), "split": self._split[i]}
+            for e, c, s, d, i in zip(examples, completions, scores, details, rows)
+        ]
+
+    def _obs(self) -> dict[str, np.ndarray]:
+        return {
+            "prompt_ids": self._prompt.copy(),
+            "prompt_mask": self._prompt_mask.copy(),
+            "response_ids": self._response.copy(),
+            "response_mask": (self._positions < self._length[:, None]).astype(np.int64),
+            "step": self._length[:, None].copy(),
+        }
+
+    @property
+    def active(self) -> np.ndarray:
+        """Boolean mask of slots whose episode is still running."""
+        return ~self._ended
+
+    def render(self) -> tuple[str, ...] | None:
+        """One text block per slot (prompt and completion so far)."""
+        if self.render_mode is None:
+            return None
+        out = []
+        for i in range(self.num_envs):
+            words = self.tokenizer.convert_ids_to_tokens(self._response[i, : self._length[i]].tolist())
+            prompt = self._examples[i].prompt if self._examples[i] is not None else ""
+            out.append(f"[{i}] prompt     : {prompt}\n[{i}] completion : {' '.join(words)}")
+        return tuple(out)
+
+
+def batched(env_class: type[TokenEnv]) -> type[BatchedTokenEnv]:
+    """Make the ``BatchedTokenEnv`` subclass for ``env_class`` (used as its ``vector_entry_point``).
+
+    Assign the result to a module-level name so it pickles, e.g.
+    ``CopyVectorEnv = batched(CopyEnv)``.
+    """
+    name = env_class.__name__.removesuffix("Env") + "VectorEnv"
+    cls = type(name, (BatchedTokenEnv,), {"env_class": env_class, "__module__": env_class.__module__,
+                                          "__doc__": f"Native vector env of :class:`{env_class.__name__}`."})
+    return cls
