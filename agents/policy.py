@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from transformers.utils import ModelOutput
 
 from lmgym.errors import CheckpointError, ConfigError, MissingDependencyError
 
@@ -87,11 +88,14 @@ def lm_forward(
 
 
 @dataclass
-class PolicyOutput:
-    """Teacher-forced outputs: ``logits (B, R, V)`` and ``values (B, R)``."""
+class PolicyOutput(ModelOutput):
+    """Teacher-forced outputs: ``logits (B, R, V)`` and ``values (B, R)``.
 
-    logits: torch.Tensor
-    values: torch.Tensor
+    A transformers ``ModelOutput`` (a mapping), so accelerate/DDP output handling applies to it.
+    """
+
+    logits: torch.Tensor | None = None
+    values: torch.Tensor | None = None
 
 
 @dataclass

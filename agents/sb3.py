@@ -92,21 +92,16 @@ class TokenFeaturesExtractor(BaseFeaturesExtractor):
         arch: str = "transformer",
         dropout: float = 0.0,
     ) -> None:
-        missing = {"prompt_ids", "prompt_mask", "response_ids", "response_mask"} - set(
-            observation_space.spaces
-        )
+        missing = {"prompt_ids", "prompt_mask", "response_ids", "response_mask"} - set(observation_space.spaces)
         if missing:
-            raise ValueError(
-                f"TokenFeaturesExtractor needs an lmgym Dict observation; missing keys {sorted(missing)}."
-            )
+            raise ValueError(f"TokenFeaturesExtractor needs an lmgym Dict observation; missing keys {sorted(missing)}.")
         if arch not in ("transformer", "gru"):
             raise ValueError(f"arch must be 'transformer' or 'gru'; got {arch!r}.")
         super().__init__(observation_space, features_dim=embed_dim)
         self.prompt_len = int(observation_space["prompt_ids"].shape[0])
         self.response_len = int(observation_space["response_ids"].shape[0])
         self.vocab_size = (
-            int(max(observation_space["prompt_ids"].high.max(), observation_space["response_ids"].high.max()))
-            + 1
+            int(max(observation_space["prompt_ids"].high.max(), observation_space["response_ids"].high.max())) + 1
         )
         self.arch = arch
         total = self.prompt_len + self.response_len
@@ -165,9 +160,7 @@ def token_policy_kwargs(
 
 
 # ---- vector env adapter ---------------------------------------------------------------------------
-def unbatch_infos(
-    infos: dict[str, Any], num_envs: int, rows: Sequence[int] | None = None
-) -> list[dict[str, Any]]:
+def unbatch_infos(infos: dict[str, Any], num_envs: int, rows: Sequence[int] | None = None) -> list[dict[str, Any]]:
     """Split a Gymnasium vector-style info dict (values with ``_key`` masks) into per-env dicts.
 
     Args:
@@ -289,9 +282,7 @@ class LmgymVecEnv(VecEnv):
         """Set an attribute on the batched env (shared by all slots)."""
         setattr(self._target(attr_name), attr_name, value)
 
-    def env_method(
-        self, method_name: str, *method_args: Any, indices: Any = None, **method_kwargs: Any
-    ) -> list[Any]:
+    def env_method(self, method_name: str, *method_args: Any, indices: Any = None, **method_kwargs: Any) -> list[Any]:
         """Call a method of the prototype env (or batched env) once per index."""
         method = getattr(self._target(method_name), method_name)
         return [method(*method_args, **method_kwargs) for _ in self._indices(indices)]
@@ -351,19 +342,28 @@ def make_sb3_env(
 
 
 # ---- models ---------------------------------------------------------------------------------------
-# lmgym-sized defaults per algorithm: short episodes and sparse end rewards. DQN's replay buffer
-# holds whole token observations, so SB3's 1M-transition default would not fit in memory.
+# lmgym-sized defaults per algorithm: short episodes, sparse end rewards (gamma 1). Measured on
+# Copy-v0 (length 3, 5 symbols, 20k steps, seed 0): PPO with SB3's orthogonal init (gain sqrt 2 on
+# the transformer's linear layers) and lr 3e-4 reached 0.17; without it, 0.66; with lr 1e-3, 0.96.
+# DQN's replay buffer holds whole token observations: SB3's 1M-transition default would not fit.
 SB3_DEFAULTS: dict[str, dict[str, Any]] = {
     "ppo": {
         "n_steps": 128,
         "batch_size": 256,
         "n_epochs": 4,
-        "learning_rate": 3e-4,
+        "learning_rate": 1e-3,
         "ent_coef": 0.01,
         "gamma": 1.0,
         "gae_lambda": 0.95,
+        "policy_kwargs": {"ortho_init": False},
     },
-    "a2c": {"n_steps": 16, "learning_rate": 7e-4, "ent_coef": 0.01, "gamma": 1.0},
+    "a2c": {
+        "n_steps": 16,
+        "learning_rate": 7e-4,
+        "ent_coef": 0.01,
+        "gamma": 1.0,
+        "policy_kwargs": {"ortho_init": False},
+    },
     "dqn": {
         "buffer_size": 50_000,
         "learning_starts": 1_000,
@@ -402,10 +402,12 @@ def make_sb3_model(
     if key not in SB3_ALGOS:
         raise ValueError(f"Unknown SB3 algorithm {algo!r}; choose from {sorted(SB3_ALGOS)}.")
     kwargs = {**SB3_DEFAULTS[key], **algo_kwargs}
+    user_policy_kwargs = {**SB3_DEFAULTS[key].get("policy_kwargs", {}), **algo_kwargs.get("policy_kwargs", {})}
     if key == "ppo":
         # SB3 needs the rollout (n_steps * n_envs) to be a multiple of batch_size for full batches.
         kwargs["batch_size"] = min(kwargs["batch_size"], kwargs["n_steps"] * env.num_envs)
-    policy_kwargs = {**token_policy_kwargs(**(extractor or {})), **kwargs.pop("policy_kwargs", {})}
+    kwargs.pop("policy_kwargs", None)
+    policy_kwargs = {**token_policy_kwargs(**(extractor or {})), **user_policy_kwargs}
     return SB3_ALGOS[key](
         "MultiInputPolicy",
         env,
@@ -465,9 +467,7 @@ class LmgymMetricsCallback(BaseCallback):
         if self.num_timesteps >= self._next_point and self._window:
             self.curve.append((int(self.num_timesteps), float(np.mean(self._window))))
             self.logger.record("lmgym/episodes", self.episodes)
-            self.logger.record(
-                "lmgym/steps_per_s", self.num_timesteps / max(time.perf_counter() - self._start, 1e-9)
-            )
+            self.logger.record("lmgym/steps_per_s", self.num_timesteps / max(time.perf_counter() - self._start, 1e-9))
             if self.verbose and self.samples:
                 prompt, completion, score = self.samples[-1]
                 print(f"[{self.num_timesteps}] score {self.curve[-1][1]:.3f}  {prompt!r} -> {completion!r}")

@@ -172,12 +172,10 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
         self.max_new_tokens = int(max_new_tokens or self.default_max_new_tokens)
         if self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1; got {self.max_new_tokens}.")
-        self._prompt_cache: dict[tuple[str, int], np.ndarray] = {}
+        self._prompt_tables: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if max_prompt_tokens is None:
-            max_prompt_tokens = max(
-                len(ids) for ids in self.tokenizer([ex.prompt for s in task.splits for ex in task.examples(s)],
-                                                   add_special_tokens=False)["input_ids"]
-            )
+            texts = [ex.prompt for s in task.splits for ex in task.examples(s)]
+            max_prompt_tokens = max(len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"])
         self.max_prompt_tokens = int(max_prompt_tokens)
         if self.max_prompt_tokens < 1:
             raise ValueError(f"max_prompt_tokens must be >= 1; got {self.max_prompt_tokens}.")
@@ -204,15 +202,38 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
         self._last_reward: float | None = None
 
     # ---- text <-> tokens -------------------------------------------------------------------
-    def encode_prompt(self, example: Example) -> np.ndarray:
-        """Token ids of an example's prompt (cut to ``max_prompt_tokens``)."""
-        ids = self.tokenizer(example.prompt, add_special_tokens=False)["input_ids"][: self.max_prompt_tokens]
-        if not ids:
-            raise TokenizerError(
-                f"Prompt {example.prompt!r} of task {self.task.name!r} tokenizes to nothing; fix the data "
-                "or use a tokenizer that covers it."
-            )
-        return np.asarray(ids, dtype=np.int64)
+    def prompt_table(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """Left-padded prompt ids ``(n, P)`` and prompt lengths ``(n,)`` of every example of ``split``.
+
+        Built with one batched tokenizer call the first time a split is used, then cached, so
+        starting an episode is a row copy.
+
+        Raises:
+            TokenizerError: if a prompt tokenizes to nothing.
+        """
+        table = self._prompt_tables.get(split)
+        if table is None:
+            examples = self.task.examples(split)
+            encoded = self.tokenizer([ex.prompt for ex in examples], add_special_tokens=False)["input_ids"]
+            P = self.max_prompt_tokens
+            ids = np.full((len(encoded), P), self.pad_token_id, np.int64)
+            lengths = np.zeros(len(encoded), np.int64)
+            for i, row in enumerate(encoded):
+                row = row[:P]
+                if not row:
+                    raise TokenizerError(
+                        f"Prompt {examples[i].prompt!r} (example {i} of split {split!r}, task {self.task.name!r}) "
+                        "tokenizes to nothing; fix the data or use a tokenizer that covers it."
+                    )
+                ids[i, P - len(row) :] = row
+                lengths[i] = len(row)
+            table = self._prompt_tables[split] = (ids, lengths)
+        return table
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_prompt_tables"] = {}  # cheap to rebuild; keeps pickles (e.g. to subprocesses) small
+        return state
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
         """Decode response token ids to text (special tokens dropped)."""
@@ -235,15 +256,11 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
             example = examples[index]
         else:
             index, example = self.task.sample(self.np_random, split)
-        key = (split, index)
-        ids = self._prompt_cache.get(key)
-        if ids is None:
-            ids = self._prompt_cache[key] = self.encode_prompt(example)
+        table, lengths = self.prompt_table(split)
         self._example, self._index, self._episode_split = example, index, split
-        self._prompt.fill(self.pad_token_id)
-        self._prompt_mask.fill(0)
-        self._prompt[len(self._prompt) - len(ids):] = ids
-        self._prompt_mask[len(self._prompt) - len(ids):] = 1
+        self._prompt[:] = table[index]
+        self._prompt_mask[:] = 0
+        self._prompt_mask[len(self._prompt) - lengths[index] :] = 1
         self._response.fill(self.pad_token_id)
         self._length = 0
         self._done = False

@@ -110,30 +110,58 @@ class BatchedTokenEnv(VectorEnv):
         self._positions = np.arange(R)[None, :]
 
     # ---- episode starts --------------------------------------------------------------------------
-    def _reset_slot(self, i: int, seed: int | None, options: dict[str, Any]) -> dict[str, Any]:
-        if seed is not None or self._rngs[i] is None:
-            self._rngs[i], _ = seeding.np_random(seed)
+    def _start(self, rows: np.ndarray, seeds: list[int | None] | None, options: dict[str, Any]) -> dict[str, list]:
+        """Start new episodes in ``rows``; returns their reset infos as ``{key: [value per row]}``."""
         split = options.get("split", self.env.split)
-        if "example_index" in options:
-            index = int(options["example_index"])
-            example = self.task.examples(split)[index]
-        else:
-            index, example = self.task.sample(self._rngs[i], split)
-        key = (split, index)
-        ids = self.env._prompt_cache.get(key)
-        if ids is None:
-            ids = self.env._prompt_cache[key] = self.env.encode_prompt(example)
+        examples = self.task.examples(split)
+        table, lengths = self.env.prompt_table(split)
+        index = np.empty(len(rows), np.int64)
+        for j, i in enumerate(rows):
+            seed = None if seeds is None else seeds[j]
+            if seed is not None or self._rngs[i] is None:
+                self._rngs[i], _ = seeding.np_random(seed)
+            if "example_index" in options:
+                index[j] = int(options["example_index"])
+            else:
+                index[j] = self.task.sample(self._rngs[i], split)[0]
         P = self._prompt.shape[1]
-        self._prompt[i] = self._pad
-        self._prompt_mask[i] = 0
-        self._prompt[i, P - len(ids):] = ids
-        self._prompt_mask[i, P - len(ids):] = 1
-        self._response[i] = self._pad
-        self._length[i] = 0
-        self._ended[i] = False
-        self._examples[i], self._index[i], self._split[i] = example, index, split
-        return {"prompt": example.prompt, "source": example.source, "references": list(example.references),
-                "example_index": index, "split": split}
+        self._prompt[rows] = table[index]
+        self._prompt_mask[rows] = np.arange(P)[None, :] >= (P - lengths[index])[:, None]
+        self._response[rows] = self._pad
+        self._length[rows] = 0
+        self._ended[rows] = False
+        self._index[rows] = index
+        picked = [examples[k] for k in index]
+        for i, ex in zip(rows, picked):
+            self._examples[i], self._split[i] = ex, split
+        return {"prompt": [e.prompt for e in picked], "source": [e.source for e in picked],
+                "references": [list(e.references) for e in picked], "example_index": index.tolist(),
+                "split": [split] * len(rows)}
+
+    def _merge_info(self, infos: dict[str, Any], rows: np.ndarray, values: dict[str, list]) -> dict[str, Any]:
+        """Batched ``VectorEnv._add_info``: the same keys, dtypes and ``_key`` masks, one call per key."""
+        for key, column in values.items():
+            if not column:
+                continue
+            first = column[0]
+            if isinstance(first, dict):
+                sub = {k: [d[k] for d in column] for k in first}
+                array = self._merge_info(infos.get(key, {}), rows, sub)
+            else:
+                array = infos.get(key)
+                if array is None:
+                    if type(first) in (int, float, bool) or isinstance(first, np.number):
+                        array = np.zeros(self.num_envs, dtype=type(first))
+                    else:
+                        array = np.full(self.num_envs, None, dtype=object)
+                for i, v in zip(rows, column):
+                    array[i] = v
+            mask = infos.get("_" + key)
+            if mask is None:
+                mask = np.zeros(self.num_envs, np.bool_)
+            mask[rows] = True
+            infos[key], infos["_" + key] = array, mask
+        return infos
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
         """Reset all slots (or those in ``options["reset_mask"]``); slot ``i`` is seeded ``seed + i``."""
@@ -148,9 +176,8 @@ class BatchedTokenEnv(VectorEnv):
                 raise ValueError(f"Need {self.num_envs} seeds; got {len(seeds)}.")
         else:
             seeds = [int(seed) + i for i in range(self.num_envs)]
-        infos: dict[str, Any] = {}
-        for i in np.flatnonzero(mask):
-            infos = self._add_info(infos, self._reset_slot(int(i), seeds[i], options), int(i))
+        rows = np.flatnonzero(mask)
+        infos = self._merge_info({}, rows, self._start(rows, [seeds[i] for i in rows], options))
         self._started = True
         return self._obs(), infos
 
@@ -182,8 +209,9 @@ class BatchedTokenEnv(VectorEnv):
         infos: dict[str, Any] = {}
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
             restart = self._ended.copy()
-            for i in np.flatnonzero(restart):
-                infos = self._add_info(infos, self._reset_slot(int(i), None, {}), int(i))
+            if restart.any():
+                rows = np.flatnonzero(restart)
+                infos = self._merge_info(infos, rows, self._start(rows, None, {}))
             active = ~restart
         else:
             active = ~self._ended
@@ -197,24 +225,24 @@ class BatchedTokenEnv(VectorEnv):
         rewards = np.zeros(N, np.float64)
         finished = np.flatnonzero(ended)
         if finished.size:
-            final_infos = self._score(finished, terminated)
-            for j, i in enumerate(finished):
-                rewards[i] = final_infos[j]["score"]
+            final = self._score(finished, terminated)
+            rewards[finished] = final["score"]
         obs = self._obs()
         if finished.size:
             if self.autoreset_mode == AutoresetMode.SAME_STEP:
-                for j, i in enumerate(finished):
-                    i = int(i)
-                    final_obs = {k: v[i].copy() for k, v in obs.items()}
-                    infos = self._add_info(infos, {"final_obs": final_obs, "final_info": final_infos[j]}, i)
-                    infos = self._add_info(infos, self._reset_slot(i, None, {}), i)
+                final_obs = np.full(N, None, dtype=object)
+                for i in finished:
+                    final_obs[i] = {k: v[i] for k, v in obs.items()}
+                infos["final_obs"], infos["_final_obs"] = final_obs, ended.copy()
+                infos["final_info"] = self._merge_info({}, finished, final)
+                infos["_final_info"] = ended.copy()
+                infos = self._merge_info(infos, finished, self._start(finished, None, {}))
                 obs = self._obs()
             else:
-                for j, i in enumerate(finished):
-                    infos = self._add_info(infos, final_infos[j], int(i))
+                infos = self._merge_info(infos, finished, final)
         return obs, rewards, terminated, truncated, infos
 
-    def _score(self, rows: np.ndarray, terminated: np.ndarray) -> list[dict[str, Any]]:
+    def _score(self, rows: np.ndarray, terminated: np.ndarray) -> dict[str, list]:
         ids = [self._response[i, : self._length[i] - 1] if terminated[i] else self._response[i, : self._length[i]]
                for i in rows]
         completions = self.tokenizer.batch_decode([x.tolist() for x in ids], skip_special_tokens=True)
@@ -223,11 +251,9 @@ class BatchedTokenEnv(VectorEnv):
             self.scorer, [e.prompt for e in examples], completions, [list(e.references) for e in examples],
             **batch_meta(examples),
         )
-        return [
-            {"prompt": e.prompt, "completion": c, "references": list(e.references), "score": s, "score_details": d,
-             "example_index": int(self._index[i]), "split": self._split[i]}
-            for e, c, s, d, i in zip(examples, completions, scores, details, rows)
-        ]
+        return {"prompt": [e.prompt for e in examples], "completion": completions,
+                "references": [list(e.references) for e in examples], "score": scores, "score_details": details,
+                "example_index": self._index[rows].tolist(), "split": [self._split[i] for i in rows]}
 
     def _obs(self) -> dict[str, np.ndarray]:
         return {

@@ -12,6 +12,7 @@ they do not use. Any plain function with that signature is a scorer.
 from __future__ import annotations
 
 import importlib
+import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -105,8 +106,9 @@ def register_scorer(name: str, factory: str | Callable[..., Scorer], *, override
 
     Args:
         name: the name used in ``make_scorer(name)`` and ``gym.make(..., scorer=name)``.
-        factory: a class/function returning a scorer (or a plain scoring function), or a
-            ``"module:attribute"`` string imported on first use.
+        factory: a class/function returning a scorer, a :class:`Scorer` object, a plain scoring
+            function (one whose ``prompts, completions`` parameters are required), or a
+            ``"module:attribute"`` string naming one of these, imported on first use.
         override: replace an existing registration instead of raising.
     """
     if name in _REGISTRY and not override:
@@ -139,6 +141,19 @@ def _resolve(factory: str | Callable[..., Any]) -> Callable[..., Any]:
             obj = getattr(obj, part)
         return obj
     return factory
+
+
+def _is_scoring_function(obj: Any) -> bool:
+    """Whether ``obj`` is a plain scoring function (``prompts, completions`` required) rather
+    than a factory that returns a scorer."""
+    if inspect.isclass(obj) or not callable(obj):
+        return False
+    try:
+        params = inspect.signature(obj).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    required = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
+    return len(required) >= 2
 
 
 def make_scorer(spec: Any, *, cache: bool | int = False, **kwargs: Any) -> Scorer:
@@ -182,9 +197,14 @@ def make_scorer(spec: Any, *, cache: bool | int = False, **kwargs: Any) -> Score
         _load_entry_points()
         if spec not in _REGISTRY:
             raise UnknownScorerError(spec, _REGISTRY)
-        obj = _resolve(_REGISTRY[spec])(**kwargs)
-        scorer = obj if isinstance(obj, Scorer) else CallableScorer(obj, name=spec)
-        return scorer
+        factory = _resolve(_REGISTRY[spec])
+        if isinstance(factory, Scorer) or _is_scoring_function(factory):
+            if kwargs:
+                raise TypeError(f"Scorer {spec!r} is registered as a ready scorer; it takes no keyword arguments.")
+            obj = factory
+        else:
+            obj = factory(**kwargs)
+        return obj if isinstance(obj, Scorer) else CallableScorer(obj, name=spec)
     if callable(spec):
         return CallableScorer(spec)
     raise TypeError(

@@ -14,7 +14,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from lmgym.scorers.base import _REGISTRY, Scorer, _resolve, scorer_names
+from lmgym.scorers import base
+from lmgym.scorers.base import Scorer, scorer_names
 
 COLUMNS = ("name", "range", "higher_is_better", "library", "extra", "description")
 
@@ -31,7 +32,7 @@ def format_range(lo: float, hi: float) -> str:
 def scorer_row(name: str) -> dict[str, Any]:
     """Describe the scorer registered as ``name`` from its class attributes."""
     try:
-        factory = _resolve(_REGISTRY[name])
+        factory = base._resolve(base._REGISTRY[name])
     except Exception as exc:  # a broken third-party entry point should not hide the others
         return {"name": name, "range": "?", "higher_is_better": "?", "library": "?", "extra": "?",
                 "description": f"(cannot import: {type(exc).__name__}: {exc})"}

@@ -308,9 +308,8 @@ class EmbeddingSimilarity(HFModelScorer):
             return []
         emb = self.embed(unique)
         row = {t: i for i, t in enumerate(unique)}
-        return [
-            max(float(emb[row[c]] @ emb[row[r]]) for r in rs) for c, rs in zip(completions, refs)
-        ]
+        sims = [max(float(emb[row[c]] @ emb[row[r]]) for r in rs) for c, rs in zip(completions, refs)]
+        return [min(1.0, max(-1.0, v)) for v in sims]  # float32 rounding can give 1.0000001
 
 
 class _CausalLMScorer(HFModelScorer):

@@ -5,7 +5,8 @@ Each value is the reference library's own sentence-level number for one completi
 - ROUGE: the F-measure of ``rouge_score.rouge_scorer.RougeScorer(..., use_stemmer=True)``, best
   over the example's references. In [0, 1].
 - sacrebleu: ``BLEU`` / ``CHRF`` / ``TER`` ``.sentence_score(completion, references).score``
-  **divided by 100**, so BLEU and chrF are in [0, 1] like every other reward here. sacrebleu
+  **divided by 100**, so BLEU and chrF are in [0, 1] like every other reward here (clipped to
+  it: sacrebleu's BLEU of a perfect match can be ``100.00000000000004``). sacrebleu
   handles several references itself (BLEU clips n-gram counts against all of them, chrF keeps
   the best reference, TER divides the fewest edits by the mean reference length).
 
@@ -158,10 +159,13 @@ class _SacreBleuScore(_LazyLibraryScorer):
 
     def __call__(self, prompts, completions, references=None, **meta):
         metric = self.impl
-        return [
+        values = [
             metric.sentence_score(c, references_of(self.name, references, i)).score / 100.0
             for i, c in enumerate(completions)
         ]
+        hi = self.range[1]
+        # sacrebleu's BLEU can return 100.00000000000004 for a perfect match: keep the documented range.
+        return [min(max(v, 0.0), hi) for v in values]
 
 
 class Bleu(_SacreBleuScore):

@@ -1,0 +1,250 @@
+"""PPO checkpoints: everything needed to continue a run exactly, written atomically.
+
+A checkpoint is a folder ``run_dir/checkpoints/iter_000010/`` holding
+
+- ``policy.safetensors``: every parameter of the policy (LM, LoRA adapters if any, value head);
+- ``optimizer.pt``: the optimizer state (``torch.save`` of tensors and numbers only);
+- ``rng.pt``: the torch / CUDA / NumPy / Python RNG states;
+- ``state.json``: iteration, KL-controller state, the training config, and the SHA-256 of every
+  file above (so a damaged file is caught before it reaches torch).
+
+The folder is first written as ``.tmp-iter_000010`` and renamed into place, so a process killed
+mid-save leaves the previous checkpoints intact and at most the iteration in flight is lost.
+Loading problems (missing, truncated or edited files, a checkpoint of another model) raise
+:class:`~lmgym.errors.CheckpointError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+from typing import Any
+
+import numpy as np
+import torch
+
+from lmgym.errors import CheckpointError
+
+FORMAT_VERSION = 1
+CHECKPOINT_DIR = "checkpoints"
+_NAME = re.compile(r"^iter_(\d+)$")
+FILES = ("policy.safetensors", "optimizer.pt", "rng.pt")
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover (platforms without directory fds)
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def rng_state() -> dict[str, Any]:
+    """All global RNG states, as tensors and plain numbers (loadable with ``weights_only=True``)."""
+    kind, key, pos, has_gauss, gauss = np.random.get_state()
+    version, internal, gauss_py = random.getstate()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"key": torch.as_tensor(key.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
+                  "cached_gaussian": float(gauss)},
+        "python": {"version": version, "internal": list(internal), "gauss": gauss_py},
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore :func:`rng_state`'s output."""
+    torch.set_rng_state(state["torch"])
+    np_state = state["numpy"]
+    np.random.set_state(("MT19937", np_state["key"].numpy().astype(np.uint32), np_state["pos"],
+                         np_state["has_gauss"], np_state["cached_gaussian"]))
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["internal"]), py["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def checkpoint_name(iteration: int) -> str:
+    """Folder name of the checkpoint taken after ``iteration``."""
+    return f"iter_{iteration:06d}"
+
+
+def list_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, str]]:
+    """``(iteration, path)`` of the complete checkpoints of a run, oldest first."""
+    root = os.path.join(os.fspath(run_dir), CHECKPOINT_DIR)
+    if not os.path.isdir(root):
+        return []
+    found = []
+    for name in os.listdir(root):
+        match = _NAME.match(name)
+        if match and os.path.isfile(os.path.join(root, name, "state.json")):
+            found.append((int(match.group(1)), os.path.join(root, name)))
+    return sorted(found)
+
+
+def latest_checkpoint(run_dir: str | os.PathLike) -> str | None:
+    """Path of the newest checkpoint of a run, or ``None``."""
+    found = list_checkpoints(run_dir)
+    return found[-1][1] if found else None
+
+
+def save_checkpoint(
+    run_dir: str | os.PathLike,
+    *,
+    iteration: int,
+    policy: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    kl_controller: Any,
+    config: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+    keep: int | None = 2,
+) -> str:
+    """Write the checkpoint after ``iteration`` atomically and prune old ones.
+
+    Args:
+        run_dir: the run folder (checkpoints go to ``run_dir/checkpoints``).
+        iteration: PPO iterations completed.
+        policy: the *unwrapped* policy module.
+        optimizer: its optimizer.
+        kl_controller: an object with ``state_dict()``.
+        config: the training config as a JSON-able dict.
+        extra: more JSON-able state (e.g. counters).
+        keep: keep this many newest checkpoints (``None``: all).
+
+    Returns:
+        The checkpoint folder.
+    """
+    from safetensors.torch import save_model
+
+    root = os.path.join(os.fspath(run_dir), CHECKPOINT_DIR)
+    os.makedirs(root, exist_ok=True)
+    final = os.path.join(root, checkpoint_name(iteration))
+    tmp = os.path.join(root, ".tmp-" + checkpoint_name(iteration))
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    save_model(policy, os.path.join(tmp, "policy.safetensors"))
+    torch.save(optimizer.state_dict(), os.path.join(tmp, "optimizer.pt"))
+    torch.save(rng_state(), os.path.join(tmp, "rng.pt"))
+    state = {
+        "format_version": FORMAT_VERSION,
+        "iteration": int(iteration),
+        "kl_controller": kl_controller.state_dict(),
+        "config": config,
+        "extra": extra or {},
+        "parameters": {name: list(p.shape) for name, p in policy.state_dict().items()},
+        "sha256": {name: _sha256(os.path.join(tmp, name)) for name in FILES},
+    }
+    with open(os.path.join(tmp, "state.json"), "w") as f:
+        json.dump(state, f, indent=1)
+    for name in (*FILES, "state.json"):
+        with open(os.path.join(tmp, name), "rb") as f:
+            os.fsync(f.fileno())
+    _fsync_dir(tmp)
+    if os.path.exists(final):  # re-saving an iteration (e.g. after a resume): swap it out
+        trash = final + ".old"
+        shutil.rmtree(trash, ignore_errors=True)
+        os.replace(final, trash)
+        os.replace(tmp, final)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    _fsync_dir(root)
+    if keep:
+        for _, old in list_checkpoints(run_dir)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def read_checkpoint_state(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and verify a checkpoint's ``state.json`` and file hashes.
+
+    Raises:
+        CheckpointError: when the folder, a file or a hash is missing or wrong.
+    """
+    path = os.fspath(path)
+    state_path = os.path.join(path, "state.json")
+    if not os.path.isfile(state_path):
+        raise CheckpointError(f"{path!r} is not a checkpoint (no state.json). Pass a run folder or a checkpoint folder.")
+    try:
+        with open(state_path) as f:
+            state = json.load(f)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"Checkpoint {path!r} has an unreadable state.json: {exc}") from exc
+    if state.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"Checkpoint {path!r} has format version {state.get('format_version')!r}; this lmgym reads {FORMAT_VERSION}."
+        )
+    for name in FILES:
+        file = os.path.join(path, name)
+        if not os.path.isfile(file):
+            raise CheckpointError(f"Checkpoint {path!r} is missing {name}.")
+        if _sha256(file) != state.get("sha256", {}).get(name):
+            raise CheckpointError(f"Checkpoint file {file!r} is corrupt (its SHA-256 does not match state.json).")
+    return state
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    *,
+    policy: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    kl_controller: Any = None,
+    restore_rng: bool = True,
+) -> dict[str, Any]:
+    """Load a checkpoint into ``policy`` (and optimizer, KL controller, RNGs); returns its state dict.
+
+    Raises:
+        CheckpointError: for a corrupt checkpoint or one whose parameters do not match ``policy``.
+    """
+    from safetensors.torch import load_model
+
+    path = os.fspath(path)
+    state = read_checkpoint_state(path)
+    expected = {name: list(p.shape) for name, p in policy.state_dict().items()}
+    saved = state.get("parameters", {})
+    if saved != expected:
+        missing = sorted(set(expected) - set(saved))[:3]
+        unexpected = sorted(set(saved) - set(expected))[:3]
+        shapes = sorted(k for k in set(saved) & set(expected) if saved[k] != expected[k])[:3]
+        raise CheckpointError(
+            f"Checkpoint {path!r} does not match this model (missing {missing}, unexpected {unexpected}, "
+            f"different shapes {shapes}). Resume with the same --model/size/LoRA settings it was saved with."
+        )
+    device = next(policy.parameters()).device
+    try:
+        load_model(policy, os.path.join(path, "policy.safetensors"), strict=True, device=str(device))
+    except Exception as exc:
+        raise CheckpointError(f"Could not load the policy weights of {path!r}: {exc}") from exc
+    if optimizer is not None:
+        try:
+            optimizer.load_state_dict(torch.load(os.path.join(path, "optimizer.pt"), map_location=device,
+                                                 weights_only=True))
+        except Exception as exc:
+            raise CheckpointError(f"Could not load the optimizer state of {path!r}: {exc}") from exc
+    if kl_controller is not None:
+        kl_controller.load_state_dict(state["kl_controller"])
+    if restore_rng:
+        try:
+            set_rng_state(torch.load(os.path.join(path, "rng.pt"), weights_only=True))
+        except Exception as exc:
+            raise CheckpointError(f"Could not restore the RNG states of {path!r}: {exc}") from exc
+    return state

@@ -1,0 +1,193 @@
+"""Training output: namespaced metrics to JSONL and TensorBoard, a learning-curve PNG, and the
+before/after results table.
+
+Every record in ``metrics.jsonl`` is one JSON object per line::
+
+    {"phase": "ppo", "step": 3, "reward/mean": 0.41, "objective/kl": 0.8, ...}
+
+``phase`` is ``"sft"`` (step = optimizer step) or ``"ppo"`` (step = iteration, 1-based); the same
+names go to TensorBoard as scalars (``sft/...`` and the PPO namespaces ``reward/``, ``objective/``,
+``losses/``, ``policy/``, ``value/``, ``episode/``, ``charts/``, ``eval/``, ``time/``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+METRICS_FILE = "metrics.jsonl"
+RESULTS_MD = "results.md"
+RESULTS_JSON = "results.json"
+CURVE_PNG = "learning_curve.png"
+
+
+def read_metrics(path: str | os.PathLike, phase: str | None = None) -> list[dict[str, Any]]:
+    """Records of a ``metrics.jsonl`` file (optionally only one ``phase``); a torn last line is skipped."""
+    records = []
+    if not os.path.exists(path):
+        return records
+    with open(path) as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a kill mid-write
+            if phase is None or record.get("phase") == phase:
+                records.append(record)
+    return records
+
+
+def write_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename (never a half-written file)."""
+    tmp = f"{os.fspath(path)}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class MetricsLogger:
+    """Append metrics to ``run_dir/metrics.jsonl`` and (optionally) TensorBoard.
+
+    Args:
+        run_dir: the run folder.
+        tensorboard: also write TensorBoard event files under ``run_dir/tensorboard``.
+        enabled: ``False`` on non-main processes: every call is a no-op.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike, tensorboard: bool = True, enabled: bool = True) -> None:
+        self.run_dir = os.fspath(run_dir)
+        self.enabled = enabled
+        self.path = os.path.join(self.run_dir, METRICS_FILE)
+        self.writer = None
+        if enabled and tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # tensorboard is in the agents extra; JSONL still works
+                SummaryWriter = None
+            if SummaryWriter is not None:
+                self.writer = SummaryWriter(os.path.join(self.run_dir, "tensorboard"))
+
+    def truncate(self, phase: str, after_step: int) -> None:
+        """Drop ``phase`` records with ``step > after_step`` (a resumed run redoes those)."""
+        if not self.enabled or not os.path.exists(self.path):
+            return
+        keep = [r for r in read_metrics(self.path) if r.get("phase") != phase or r.get("step", 0) <= after_step]
+        write_atomic(self.path, "".join(json.dumps(r) + "\n" for r in keep))
+
+    def log(self, phase: str, step: int, metrics: dict[str, Any]) -> None:
+        """Write one record (non-finite floats become ``null`` in JSON)."""
+        if not self.enabled:
+            return
+        record: dict[str, Any] = {"phase": phase, "step": int(step)}
+        for key, value in metrics.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                value = None
+            record[key] = value
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+        if self.writer is not None:
+            global_step = int(step)
+            for key, value in metrics.items():
+                if isinstance(value, (int, float)) and value is not None and math.isfinite(value):
+                    self.writer.add_scalar(key, value, global_step)
+            self.writer.flush()
+
+    def close(self) -> None:
+        """Close the TensorBoard writer."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def plot_learning_curve(records: Sequence[dict[str, Any]], path: str | os.PathLike, title: str = "") -> bool:
+    """Plot PPO training reward, validation score and KL per iteration to a PNG.
+
+    Returns:
+        ``False`` (and writes nothing) when matplotlib is missing or there are no PPO records.
+    """
+    ppo = [r for r in records if r.get("phase") == "ppo"]
+    if not ppo:
+        return False
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+
+    def series(key: str) -> tuple[list[int], list[float]]:
+        pts = [(r["step"], r[key]) for r in ppo if r.get(key) is not None]
+        return [p[0] for p in pts], [p[1] for p in pts]
+
+    fig, (ax_r, ax_kl) = plt.subplots(1, 2, figsize=(10, 3.8))
+    ax_r.plot(*series("reward/mean"), label="train reward (sampled)", alpha=0.8)
+    steps, score = series("eval/score")
+    if steps:
+        ax_r.plot(steps, score, "o-", label="validation score (greedy)")
+    ax_r.set_xlabel("PPO iteration")
+    ax_r.set_ylabel("score")
+    ax_r.legend()
+    ax_r.grid(alpha=0.3)
+    ax_kl.plot(*series("objective/kl"), label="KL to reference (train)", color="tab:red")
+    ax_kl.set_xlabel("PPO iteration")
+    ax_kl.set_ylabel("KL (nats / sequence)")
+    ax_kl.grid(alpha=0.3)
+    ax_kl.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    tmp = f"{os.fspath(path)}.tmp.png"
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return True
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "n/a" if not math.isfinite(value) else f"{value:.4f}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def results_table(rows: Sequence[dict[str, Any]], title: str = "", samples: Iterable[dict[str, Any]] = ()) -> str:
+    """Markdown before/after table.
+
+    Args:
+        rows: one dict per policy with ``name`` and the :func:`~lmgym.agents.evaluation.evaluate_policy`
+            fields (``score``, ``reward``, ``kl``, ``length``, ``eos_rate``, ``metric``, ``num_examples``).
+        title: a heading line.
+        samples: dicts with ``prompt``, ``reference`` and one completion per row name.
+    """
+    metric = rows[0].get("metric", "score") if rows else "score"
+    n = rows[0].get("num_examples", "") if rows else ""
+    lines = [f"## {title}", ""] if title else []
+    lines += [
+        f"Validation split, {n} examples, greedy decoding. `{metric}` is the task metric; `reward` is the "
+        "training scorer; `KL` is KL(policy || reference) in nats per completion.",
+        "",
+        f"| policy | {metric} | reward | KL to reference | length | EOS rate |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['name']} | {_cell(row['score'])} | {_cell(row['reward'])} | {_cell(row['kl'])} | "
+            f"{_cell(row['length'])} | {_cell(row['eos_rate'])} |"
+        )
+    samples = list(samples)
+    if samples:
+        lines += ["", "### Sample completions", ""]
+        for i, sample in enumerate(samples, 1):
+            lines.append(f"**{i}.** prompt: `{_cell(sample['prompt'])}`  ")
+            lines.append(f"reference: `{_cell(sample['reference'])}`  ")
+            for row in rows:
+                if row["name"] in sample:
+                    lines.append(f"{row['name']}: `{_cell(sample[row['name']])}`  ")
+            lines.append("")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,250 @@
+"""Token-level PPO for language envs: one iteration = rollout, rewards, GAE, clipped updates.
+
+Reading order of :meth:`PPOTrainer.iterate` (CleanRL style, one algorithm top to bottom):
+
+1. **rollout**: ``num_envs`` episodes through the lockstep vector env, sampled with a KV cache;
+   every token keeps its log-prob and value (:func:`~lmgym.agents.rollout.collect_rollout`);
+2. **reference**: one teacher-forced pass of the reference model gives its log-probs;
+3. **rewards**: score on the last token, ``-kl_coef * (logp - ref_logp)`` on every token;
+4. **advantages**: GAE(gamma, lambda), whitened over the batch's tokens;
+5. **update**: ``epochs`` passes over shuffled minibatches, each one teacher-forced
+   forward/backward per sequence: clipped policy loss + ``vf_coef`` * clipped value loss -
+   ``ent_coef`` * entropy, gradient clipping; an epoch whose approx-KL exceeds
+   ``target_approx_kl`` ends the update early;
+6. **KL control**: the adaptive controller moves ``kl_coef`` towards ``target_kl``.
+
+Data parallelism comes from ``accelerate``: each process rolls out its own episodes (its own env
+seeds), gradients are averaged by DDP, metrics are averaged over processes, and the early-stop
+decision is taken on the averaged approx-KL so every process runs the same number of steps.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from lmgym.agents.checkpoint import load_checkpoint, save_checkpoint
+from lmgym.agents.policy import PolicyWithValue
+from lmgym.agents.ppo_math import (
+    compute_gae,
+    entropy_from_logits,
+    logprobs_from_logits,
+    make_kl_controller,
+    masked_mean,
+    masked_sum,
+    masked_var,
+    masked_whiten,
+    policy_loss,
+    token_rewards,
+    value_loss,
+)
+from lmgym.agents.reference import ReferenceModel
+from lmgym.agents.rollout import Rollout, SamplingConfig, collect_rollout
+from lmgym.agents.sft import trim_padding
+
+if TYPE_CHECKING:
+    from lmgym.agents.train import TrainConfig
+
+
+def iteration_seed(seed: int, iteration: int, rank: int = 0) -> int:
+    """A 31-bit seed for one process's iteration: distinct streams, reproducible on resume."""
+    return int(np.random.SeedSequence([seed, iteration, rank]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
+    """``1 - Var(returns - values) / Var(returns)`` over valid tokens (1 = perfect, <= 0 = useless)."""
+    var = masked_var(returns, mask)
+    if var.item() == 0:
+        return float("nan")
+    return float(1 - masked_var(returns - values, mask) / var)
+
+
+class PPOTrainer:
+    """Runs PPO iterations on a policy with a lockstep vector env.
+
+    Args:
+        config: the :class:`~lmgym.agents.train.TrainConfig` (PPO fields are read from it).
+        policy: the policy, not yet prepared by accelerate.
+        reference: the frozen reference (see :class:`~lmgym.agents.reference.ReferenceModel`).
+        envs: this process's lockstep vector env.
+        accelerator: an ``accelerate.Accelerator``.
+        resume_from: a checkpoint folder to restore before training (weights, optimizer, KL state).
+
+    Attributes:
+        iteration: iterations completed so far.
+        kl_controller: fixed or adaptive KL coefficient.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        policy: PolicyWithValue,
+        reference: ReferenceModel,
+        envs: Any,
+        accelerator: Any,
+        resume_from: str | None = None,
+    ) -> None:
+        self.config = config
+        self.envs = envs
+        self.accelerator = accelerator
+        self.reference = reference
+        self.sampling = SamplingConfig(config.temperature, config.top_k, config.top_p)
+        self.kl_controller = make_kl_controller(config.kl_coef, config.target_kl, config.kl_horizon)
+        params = [p for p in policy.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=config.learning_rate, eps=1e-5, weight_decay=0.0)
+        self.iteration = 0
+        self.episodes = 0
+        if resume_from is not None:
+            state = load_checkpoint(resume_from, policy=policy, optimizer=optimizer, kl_controller=self.kl_controller)
+            self.iteration = int(state["iteration"])
+            self.episodes = int(state["extra"].get("episodes", 0))
+        self.model, self.optimizer = accelerator.prepare(policy, optimizer)
+
+    @property
+    def policy(self) -> PolicyWithValue:
+        """The policy without its DDP wrapper (for rollouts, evaluation and saving)."""
+        return self.accelerator.unwrap_model(self.model)
+
+    # ---- one iteration ------------------------------------------------------------------------------
+    def iterate(self) -> dict[str, float]:
+        """Run one PPO iteration; returns its metrics (averaged over processes)."""
+        cfg, acc = self.config, self.accelerator
+        it = self.iteration + 1
+        seed = iteration_seed(cfg.seed, it, acc.process_index)
+        generator = torch.Generator(device=acc.device).manual_seed(seed)
+        lr = cfg.learning_rate * ((1.0 - (it - 1) / cfg.iterations) if cfg.anneal_lr else 1.0)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+        # 1. rollout: KV-cached sampling through the env; log-probs and values come with it.
+        t0 = time.perf_counter()
+        self.model.eval()
+        with acc.autocast():
+            ro = collect_rollout(self.policy, self.envs, self.sampling, generator=generator, seed=seed)
+        t_rollout = time.perf_counter() - t0
+        mask = ro.response_mask.float()  # (N, T)
+
+        # 2.-4. reference log-probs (one teacher-forced pass), rewards, advantages.
+        with acc.autocast():
+            ref_logprobs = self.reference.logprobs(ro.prompt_ids, ro.prompt_mask, ro.response_ids, ro.response_mask,
+                                                   temperature=self.sampling.temperature or 1.0)
+        rewards, kl = token_rewards(ro.scores, ro.logprobs, ref_logprobs, mask, self.kl_controller.value)
+        advantages, returns = compute_gae(rewards, ro.values, mask, cfg.gamma, cfg.lam)
+        if cfg.whiten_advantages:
+            advantages = masked_whiten(advantages, mask)
+
+        # 5. update.
+        t1 = time.perf_counter()
+        stats = self._update(ro, advantages, returns, generator)
+        t_update = time.perf_counter() - t1
+
+        # 6. KL control, counters, metrics.
+        seq_kl = masked_sum(kl, mask, dim=1)  # (N,)
+        world = acc.num_processes
+        local = {
+            "reward/mean": ro.scores.mean(),
+            "reward/std": ro.scores.std(unbiased=False),
+            "reward/max": ro.scores.max(),
+            "reward/min": ro.scores.min(),
+            "reward/total": (rewards * mask).sum(1).mean(),
+            "objective/kl": seq_kl.mean(),
+            "objective/kl_per_token": masked_mean(kl, mask),
+            "objective/kl_penalty": self.kl_controller.value * seq_kl.mean(),
+            "value/mean": masked_mean(ro.values, mask),
+            "value/returns": masked_mean(returns, mask),
+            "value/explained_variance": torch.tensor(explained_variance(ro.values, returns, mask)),
+            "episode/length": mask.sum(1).mean(),
+            "episode/eos_rate": ro.terminated.float().mean(),
+            **stats,
+        }
+        metrics = self._reduce(local)
+        tokens = ro.num_tokens * world
+        metrics["objective/kl_coef"] = self.kl_controller.value
+        self.kl_controller.update(metrics["objective/kl"], cfg.num_envs * world)
+        self.iteration = it
+        self.episodes += cfg.num_envs * world
+        metrics.update({
+            "charts/learning_rate": lr,
+            "charts/episodes": float(self.episodes),
+            "charts/tokens_per_s": tokens / max(t_rollout, 1e-9),
+            "charts/iteration_s": time.perf_counter() - t0,
+            "time/rollout_s": t_rollout,
+            "time/update_s": t_update,
+        })
+        self.last_rollout = ro
+        return metrics
+
+    def _update(self, ro: Rollout, advantages: torch.Tensor, returns: torch.Tensor, generator: torch.Generator) -> dict:
+        """``epochs`` x ``minibatches`` clipped PPO steps; returns mean loss statistics."""
+        cfg, acc = self.config, self.accelerator
+        N = len(ro.scores)
+        mb_size = max(1, N // cfg.minibatches)
+        temperature = self.sampling.temperature or 1.0
+        sums: dict[str, float] = {}
+        count, epochs_run = 0, 0
+        self.model.train()
+        for _epoch in range(cfg.epochs):
+            order = torch.randperm(N, generator=generator, device=generator.device).to(acc.device)
+            epoch_kl, epoch_n = 0.0, 0
+            for start in range(0, mb_size * cfg.minibatches, mb_size):
+                rows = order[start : start + mb_size]
+                prompt_ids, prompt_mask, response_ids, response_mask = trim_padding(
+                    ro.prompt_ids[rows], ro.prompt_mask[rows], ro.response_ids[rows], ro.response_mask[rows])
+                T = response_ids.shape[1]
+                mask = response_mask.float()
+                with acc.autocast():
+                    out = self.model(prompt_ids, prompt_mask, response_ids, response_mask)  # one pass per sequence
+                logits = out.logits.float() / temperature  # (b, T, V)
+                logprobs = logprobs_from_logits(logits, response_ids)
+                pg = policy_loss(logprobs, ro.logprobs[rows, :T], advantages[rows, :T], mask, cfg.clip_range)
+                v_loss, v_clipfrac = value_loss(out.values.float(), ro.values[rows, :T], returns[rows, :T], mask,
+                                                cfg.clip_range_value)
+                entropy = masked_mean(entropy_from_logits(logits), mask)
+                loss = pg.loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
+                acc.backward(loss)
+                grad_norm = acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm) if cfg.max_grad_norm else None
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                step_stats = {
+                    "losses/policy": pg.loss.item(), "losses/value": v_loss.item(), "losses/entropy": entropy.item(),
+                    "losses/total": loss.item(), "policy/approx_kl": pg.approx_kl.item(),
+                    "policy/clipfrac": pg.clipfrac.item(), "policy/ratio": pg.ratio_mean.item(),
+                    "value/clipfrac": v_clipfrac.item(),
+                    "policy/grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
+                }
+                for key, value in step_stats.items():
+                    sums[key] = sums.get(key, 0.0) + value
+                count += 1
+                epoch_kl += pg.approx_kl.item()
+                epoch_n += 1
+            epochs_run += 1
+            if cfg.target_approx_kl:
+                # Averaged over processes so that all of them stop after the same epoch.
+                mean_kl = acc.reduce(torch.tensor(epoch_kl / epoch_n, device=acc.device), reduction="mean").item()
+                if mean_kl > cfg.target_approx_kl:
+                    break
+        self.model.eval()
+        out_stats = {key: torch.tensor(value / max(count, 1)) for key, value in sums.items()}
+        out_stats["policy/epochs"] = torch.tensor(float(epochs_run))
+        return out_stats
+
+    def _reduce(self, local: dict[str, Any]) -> dict[str, float]:
+        """Average scalar metrics over processes (one collective for all of them)."""
+        keys = sorted(local)
+        values = torch.stack([torch.as_tensor(local[k], dtype=torch.float32).detach().reshape(()).cpu() for k in keys])
+        values = self.accelerator.reduce(values.to(self.accelerator.device), reduction="mean").cpu()
+        return {k: float(v) for k, v in zip(keys, values)}
+
+    # ---- checkpoints --------------------------------------------------------------------------------
+    def save(self, run_dir: str, config: dict[str, Any]) -> str | None:
+        """Checkpoint after the current iteration (main process writes; every process waits)."""
+        path = None
+        if self.accelerator.is_main_process:
+            path = save_checkpoint(run_dir, iteration=self.iteration, policy=self.policy, optimizer=self.optimizer,
+                                   kl_controller=self.kl_controller, config=config,
+                                   extra={"episodes": self.episodes}, keep=self.config.keep_checkpoints)
+        self.accelerator.wait_for_everyone()
+        return path
