@@ -183,7 +183,7 @@ def read_checkpoint_state(path: str | os.PathLike) -> dict[str, Any]:
     path = os.fspath(path)
     state_path = os.path.join(path, "state.json")
     if not os.path.isfile(state_path):
-        raise CheckpointError(f"{path!r} is not a checkpoint (no state.json). Pass a run folder or a checkpoint folder.")
+        raise CheckpointError(f"{path!r} is not a checkpoint (no state.json). Pass a run or checkpoint folder.")
     try:
         with open(state_path) as f:
             state = json.load(f)
@@ -191,12 +191,14 @@ def read_checkpoint_state(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"Checkpoint {path!r} has an unreadable state.json: {exc}") from exc
     if state.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
-            f"Checkpoint {path!r} has format version {state.get('format_version')!r}; this lmgym reads {FORMAT_VERSION}."
+            f"Checkpoint {path!r} has format version {state.get('format_version')!r}; "
+            f"this lmgym reads {FORMAT_VERSION}."
         )
+    missing = [name for name in FILES if not os.path.isfile(os.path.join(path, name))]
+    if missing:
+        raise CheckpointError(f"Checkpoint {path!r} is missing {', '.join(missing)}.")
     for name in FILES:
         file = os.path.join(path, name)
-        if not os.path.isfile(file):
-            raise CheckpointError(f"Checkpoint {path!r} is missing {name}.")
         if _sha256(file) != state.get("sha256", {}).get(name):
             raise CheckpointError(f"Checkpoint file {file!r} is corrupt (its SHA-256 does not match state.json).")
     return state

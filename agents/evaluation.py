@@ -81,8 +81,8 @@ def evaluate_policy(
             chosen = [examples[i] for i in wanted]
             scores += checked_score(metric_scorer, ro.prompts, ro.completions, ro.references, **batch_meta(chosen))
         if reference is not None:
-            logits, _ = lm_forward(policy.model, ro.prompt_ids, ro.prompt_mask, ro.response_ids, ro.response_mask,
-                                   want_hidden=False)
+            logits = policy.cut_logits(lm_forward(policy.model, ro.prompt_ids, ro.prompt_mask, ro.response_ids,
+                                                  ro.response_mask, want_hidden=False)[0])
             ref_logits = reference.logits(ro.prompt_ids, ro.prompt_mask, ro.response_ids, ro.response_mask)
             kls += masked_sum(kl_from_logits(logits, ref_logits), ro.response_mask, dim=1).tolist()
         for i in range(min(num_samples - len(samples), len(wanted))):

@@ -74,14 +74,26 @@ def lm_forward(
         first = torch.full_like(response_ids[:, :1], start)
         dec_ids = torch.cat([first, response_ids[:, :-1]], 1)  # (B, R)
         dec_mask = torch.cat([torch.ones_like(response_mask[:, :1]), response_mask[:, :-1]], 1)
-        out = model(input_ids=prompt_ids, attention_mask=prompt_mask, decoder_input_ids=dec_ids,
-                    decoder_attention_mask=dec_mask, output_hidden_states=want_hidden, use_cache=False)
+        out = model(
+            input_ids=prompt_ids,
+            attention_mask=prompt_mask,
+            decoder_input_ids=dec_ids,
+            decoder_attention_mask=dec_mask,
+            output_hidden_states=want_hidden,
+            use_cache=False,
+        )
         return out.logits, (out.decoder_hidden_states[-1] if want_hidden else None)
     ids = torch.cat([prompt_ids, response_ids], 1)  # (B, P+R)
     mask = torch.cat([prompt_mask, response_mask], 1)
     # The state before response token t is at sequence position P-1+t: keep the last R+1, drop one.
-    out = model(input_ids=ids, attention_mask=mask, position_ids=position_ids_from_mask(mask),
-                output_hidden_states=want_hidden, use_cache=False, logits_to_keep=R + 1)
+    out = model(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=position_ids_from_mask(mask),
+        output_hidden_states=want_hidden,
+        use_cache=False,
+        logits_to_keep=R + 1,
+    )
     logits = out.logits[:, :-1]  # (B, R, V)
     hidden = out.hidden_states[-1][:, -R - 1 : -1] if want_hidden else None  # (B, R, H)
     return logits, hidden
@@ -123,11 +135,15 @@ class PolicyWithValue(nn.Module):
             wrapped by peft.
         value_head: an existing ``nn.Linear(hidden, 1)``; by default a new one, initialised
             near zero so early value estimates do not swamp the advantages.
+        num_actions: the env's vocabulary size ``V``. A model whose embedding table is larger
+            (padded vocabularies) has its logits cut to the first ``V`` ids, so it never picks
+            a token the env does not have. ``None``: all logits.
     """
 
-    def __init__(self, model: nn.Module, value_head: nn.Linear | None = None) -> None:
+    def __init__(self, model: nn.Module, value_head: nn.Linear | None = None, num_actions: int | None = None) -> None:
         super().__init__()
         self.model = model
+        self.num_actions = num_actions
         hidden = self.lm_config.hidden_size
         if value_head is None:
             value_head = nn.Linear(hidden, 1)
@@ -159,23 +175,39 @@ class PolicyWithValue(nn.Module):
     ) -> PolicyOutput:
         """Logits and values for every response position in one pass (see :func:`lm_forward`)."""
         logits, hidden = lm_forward(self.model, prompt_ids, prompt_mask, response_ids, response_mask)
-        return PolicyOutput(logits=logits, values=self.values_from_hidden(hidden))
+        return PolicyOutput(logits=self.cut_logits(logits), values=self.values_from_hidden(hidden))
+
+    def cut_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """Logits of the env's actions only: ``(..., V_model) -> (..., num_actions)``."""
+        return logits if self.num_actions is None else logits[..., : self.num_actions]
 
     # ---- incremental (KV-cached) ------------------------------------------------------------------
     @torch.no_grad()
-    def start(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> tuple[DecodeState, torch.Tensor, torch.Tensor]:
+    def start(
+        self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor
+    ) -> tuple[DecodeState, torch.Tensor, torch.Tensor]:
         """Read the prompts; return the decode state and the first token's ``logits (B, V)``, ``values (B,)``."""
         if self.is_seq2seq:
             encoder_outputs = self.model.get_encoder()(input_ids=prompt_ids, attention_mask=prompt_mask)
             start = torch.full_like(prompt_ids[:, :1], self.lm_config.decoder_start_token_id)
-            state = DecodeState(cache=None, attention_mask=prompt_mask, position=prompt_ids.new_zeros(len(prompt_ids)),
-                                encoder_outputs=encoder_outputs)
+            state = DecodeState(
+                cache=None,
+                attention_mask=prompt_mask,
+                position=prompt_ids.new_zeros(len(prompt_ids)),
+                encoder_outputs=encoder_outputs,
+            )
             return (state, *self._decode(state, start))
         position = position_ids_from_mask(prompt_mask)  # (B, P)
-        out = self.model(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=position,
-                         use_cache=True, output_hidden_states=True, logits_to_keep=1)
+        out = self.model(
+            input_ids=prompt_ids,
+            attention_mask=prompt_mask,
+            position_ids=position,
+            use_cache=True,
+            output_hidden_states=True,
+            logits_to_keep=1,
+        )
         state = DecodeState(cache=out.past_key_values, attention_mask=prompt_mask, position=position[:, -1])
-        return state, out.logits[:, -1], self.values_from_hidden(out.hidden_states[-1][:, -1])
+        return state, self.cut_logits(out.logits[:, -1]), self.values_from_hidden(out.hidden_states[-1][:, -1])
 
     @torch.no_grad()
     def step(self, state: DecodeState, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -184,20 +216,33 @@ class PolicyWithValue(nn.Module):
 
     def _decode(self, state: DecodeState, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.is_seq2seq:
-            out = self.model(encoder_outputs=state.encoder_outputs, attention_mask=state.attention_mask,
-                             decoder_input_ids=tokens, past_key_values=state.cache, use_cache=True,
-                             output_hidden_states=True)
+            out = self.model(
+                encoder_outputs=state.encoder_outputs,
+                attention_mask=state.attention_mask,
+                decoder_input_ids=tokens,
+                past_key_values=state.cache,
+                use_cache=True,
+                output_hidden_states=True,
+            )
             state.cache = out.past_key_values
-            return out.logits[:, -1], self.values_from_hidden(out.decoder_hidden_states[-1][:, -1])
+            return self.cut_logits(out.logits[:, -1]), self.values_from_hidden(out.decoder_hidden_states[-1][:, -1])
         state.attention_mask = torch.cat([state.attention_mask, torch.ones_like(tokens)], 1)  # (B, L+1)
         state.position = state.position + 1
-        out = self.model(input_ids=tokens, attention_mask=state.attention_mask, position_ids=state.position[:, None],
-                         past_key_values=state.cache, use_cache=True, output_hidden_states=True)
+        out = self.model(
+            input_ids=tokens,
+            attention_mask=state.attention_mask,
+            position_ids=state.position[:, None],
+            past_key_values=state.cache,
+            use_cache=True,
+            output_hidden_states=True,
+        )
         state.cache = out.past_key_values
-        return out.logits[:, -1], self.values_from_hidden(out.hidden_states[-1][:, -1])
+        return self.cut_logits(out.logits[:, -1]), self.values_from_hidden(out.hidden_states[-1][:, -1])
 
     # ---- LoRA -------------------------------------------------------------------------------------
-    def add_lora(self, r: int = 8, alpha: int = 16, dropout: float = 0.0, target_modules: list[str] | None = None) -> None:
+    def add_lora(
+        self, r: int = 8, alpha: int = 16, dropout: float = 0.0, target_modules: list[str] | None = None
+    ) -> None:
         """Wrap the LM with peft LoRA adapters: only adapters and the value head then train, and the
         reference model is the same weights with the adapters disabled (no second copy)."""
         try:
@@ -205,11 +250,14 @@ class PolicyWithValue(nn.Module):
         except ImportError as exc:
             raise MissingDependencyError("peft", "agents", "LoRA fine-tuning") from exc
         task_type = "SEQ_2_SEQ_LM" if self.is_seq2seq else "CAUSAL_LM"
-        config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, task_type=task_type)
+        config = LoraConfig(
+            r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, task_type=task_type
+        )
         try:
             self.model = get_peft_model(self.model, config)
         except ValueError as exc:
-            raise ConfigError(f"LoRA could not wrap {type(self.model).__name__}: {exc} Pass lora_target_modules.") from exc
+            name = type(self.model).__name__
+            raise ConfigError(f"LoRA could not wrap {name}: {exc} Pass lora_target_modules.") from exc
 
     # ---- save / load ------------------------------------------------------------------------------
     def save_pretrained(self, path: str | os.PathLike, tokenizer: Any = None) -> None:
@@ -221,8 +269,10 @@ class PolicyWithValue(nn.Module):
         if has_adapter(model):
             model = copy.deepcopy(model).merge_and_unload()
         model.save_pretrained(path)
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.value_head.state_dict().items()},
-                  os.path.join(path, VALUE_HEAD_FILE))
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in self.value_head.state_dict().items()},
+            os.path.join(path, VALUE_HEAD_FILE),
+        )
         with open(os.path.join(path, POLICY_META_FILE), "w") as f:
             json.dump({"value_head": VALUE_HEAD_FILE, "seq2seq": self.is_seq2seq}, f)
         if tokenizer is not None:
@@ -266,8 +316,15 @@ def load_lm(spec: str, **kwargs: Any) -> nn.Module:
 
 
 def default_lm(
-    kind: str, vocab_size: int, max_positions: int, pad_id: int, bos_id: int | None, eos_id: int,
-    n_layer: int = 2, n_embd: int = 128, n_head: int = 4,
+    kind: str,
+    vocab_size: int,
+    max_positions: int,
+    pad_id: int,
+    bos_id: int | None,
+    eos_id: int,
+    n_layer: int = 2,
+    n_embd: int = 128,
+    n_head: int = 4,
 ) -> nn.Module:
     """A small randomly initialised GPT-2 (``kind="default"``) or T5 (``"default-seq2seq"``) for a tokenizer.
 
@@ -276,17 +333,36 @@ def default_lm(
     if kind == "default-seq2seq":
         from transformers import T5Config, T5ForConditionalGeneration
 
-        config = T5Config(vocab_size=vocab_size, d_model=n_embd, d_ff=4 * n_embd, d_kv=n_embd // n_head,
-                          num_layers=n_layer, num_decoder_layers=n_layer, num_heads=n_head, dropout_rate=0.0,
-                          pad_token_id=pad_id, eos_token_id=eos_id, decoder_start_token_id=pad_id,
-                          tie_word_embeddings=True)
+        config = T5Config(
+            vocab_size=vocab_size,
+            d_model=n_embd,
+            d_ff=4 * n_embd,
+            d_kv=n_embd // n_head,
+            num_layers=n_layer,
+            num_decoder_layers=n_layer,
+            num_heads=n_head,
+            dropout_rate=0.0,
+            pad_token_id=pad_id,
+            eos_token_id=eos_id,
+            decoder_start_token_id=pad_id,
+            tie_word_embeddings=True,
+        )
         return T5ForConditionalGeneration(config)
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    config = GPT2Config(vocab_size=vocab_size, n_positions=max_positions, n_embd=n_embd, n_layer=n_layer,
-                        n_head=n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-                        bos_token_id=bos_id if bos_id is not None else eos_id, eos_token_id=eos_id,
-                        pad_token_id=pad_id)
+    config = GPT2Config(
+        vocab_size=vocab_size,
+        n_positions=max_positions,
+        n_embd=n_embd,
+        n_layer=n_layer,
+        n_head=n_head,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=bos_id if bos_id is not None else eos_id,
+        eos_token_id=eos_id,
+        pad_token_id=pad_id,
+    )
     return GPT2LMHeadModel(config)
 
 
@@ -324,8 +400,17 @@ def build_policy(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if model is None or model in DEFAULT_MODELS:
-            lm = default_lm(model or "default", len(tokenizer), max_positions, int(tokenizer.pad_token_id),
-                            tokenizer.bos_token_id, int(tokenizer.eos_token_id), n_layer, n_embd, n_head)
+            lm = default_lm(
+                model or "default",
+                len(tokenizer),
+                max_positions,
+                int(tokenizer.pad_token_id),
+                tokenizer.bos_token_id,
+                int(tokenizer.eos_token_id),
+                n_layer,
+                n_embd,
+                n_head,
+            )
             policy = PolicyWithValue(lm)
         else:
             policy = PolicyWithValue.from_pretrained(model)
@@ -335,5 +420,6 @@ def build_policy(
             f"Model {model!r} has {vocab} embeddings but the env's tokenizer has {len(tokenizer)} tokens. "
             f"Give the env the model's tokenizer (env kwarg tokenizer=PATH) or use a matching model."
         )
+    policy.num_actions = len(tokenizer)
     disable_dropout(policy)
     return policy

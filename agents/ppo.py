@@ -93,8 +93,14 @@ class PPOTrainer:
         self.reference = reference
         self.sampling = SamplingConfig(config.temperature, config.top_k, config.top_p)
         self.kl_controller = make_kl_controller(config.kl_coef, config.target_kl, config.kl_horizon)
-        params = [p for p in policy.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=config.learning_rate, eps=1e-5, weight_decay=0.0)
+        # Two parameter groups: the value head starts untrained while the LM is already good, so it
+        # gets a larger learning rate (``value_lr_scale``) to catch up with the returns quickly.
+        head = [p for p in policy.value_head.parameters() if p.requires_grad]
+        head_ids = {id(p) for p in head}
+        trunk = [p for p in policy.parameters() if p.requires_grad and id(p) not in head_ids]
+        optimizer = torch.optim.AdamW([{"params": trunk, "lr_scale": 1.0},
+                                       {"params": head, "lr_scale": config.value_lr_scale}],
+                                      lr=config.learning_rate, eps=1e-5, weight_decay=0.0)
         self.iteration = 0
         self.episodes = 0
         if resume_from is not None:
@@ -117,7 +123,7 @@ class PPOTrainer:
         generator = torch.Generator(device=acc.device).manual_seed(seed)
         lr = cfg.learning_rate * ((1.0 - (it - 1) / cfg.iterations) if cfg.anneal_lr else 1.0)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group["lr_scale"]
 
         # 1. rollout: KV-cached sampling through the env; log-probs and values come with it.
         t0 = time.perf_counter()
@@ -205,7 +211,9 @@ class PPOTrainer:
                 entropy = masked_mean(entropy_from_logits(logits), mask)
                 loss = pg.loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
                 acc.backward(loss)
-                grad_norm = acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm) if cfg.max_grad_norm else None
+                grad_norm = None
+                if cfg.max_grad_norm:
+                    grad_norm = acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 step_stats = {

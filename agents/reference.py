@@ -64,13 +64,17 @@ class ReferenceModel:
 
     @torch.no_grad()
     def logits(
-        self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, response_ids: torch.Tensor, response_mask: torch.Tensor
+        self,
+        prompt_ids: torch.Tensor,
+        prompt_mask: torch.Tensor,
+        response_ids: torch.Tensor,
+        response_mask: torch.Tensor,
     ) -> torch.Tensor:
         """Reference next-token logits at every response position ``(B, R, V)``."""
         model, context = self._lm()
         with context:
             logits, _ = lm_forward(model, prompt_ids, prompt_mask, response_ids, response_mask, want_hidden=False)
-        return logits
+        return self.policy.cut_logits(logits)
 
     @torch.no_grad()
     def logprobs(

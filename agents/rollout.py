@@ -41,7 +41,9 @@ class SamplingConfig:
     top_p: float = 1.0
 
 
-def sample_tokens(logits: torch.Tensor, sampling: SamplingConfig, generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_tokens(
+    logits: torch.Tensor, sampling: SamplingConfig, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Draw one token per row from ``logits (B, V)``; returns ``(B,)`` token ids."""
     if sampling.temperature <= 0:
         return logits.argmax(-1)

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from lmgym.agents.ppo_math import masked_mean
@@ -63,22 +62,20 @@ def build_sft_data(env: Any, split: str = "train", max_examples: int | None = No
         split: the task split to read (the validation split is kept for evaluation).
         max_examples: use at most this many examples (the first ones).
     """
-    examples = list(env.task.examples(split))[: max_examples or None]
+    examples = env.task.examples(split)
+    n = len(examples) if max_examples is None else min(max_examples, len(examples))
     P, R = env.max_prompt_tokens, env.max_new_tokens
     pad, eos = env.pad_token_id, env.eos_token_id
-    pairs = [(ex, ref) for ex in examples for ref in ex.references]
-    refs = env.tokenizer([ref for _, ref in pairs], add_special_tokens=False)["input_ids"]
-    prompt_ids = torch.full((len(pairs), P), pad, dtype=torch.long)
-    response_ids = torch.full((len(pairs), R), pad, dtype=torch.long)
-    prompt_mask = torch.zeros_like(prompt_ids)
+    table, lengths = env.prompt_table(split)  # the env's own left-padded prompts (n, P) and lengths (n,)
+    rows = [i for i in range(n) for _ in examples[i].references]
+    refs = env.tokenizer([ref for i in range(n) for ref in examples[i].references], add_special_tokens=False)[
+        "input_ids"
+    ]
+    prompt_ids = torch.as_tensor(table[rows], dtype=torch.long)  # (M, P)
+    prompt_mask = (torch.arange(P)[None, :] >= torch.as_tensor(P - lengths[rows])[:, None]).long()
+    response_ids = torch.full((len(rows), R), pad, dtype=torch.long)
     response_mask = torch.zeros_like(response_ids)
-    prompt_cache: dict[int, np.ndarray] = {}
-    for row, ((ex, _), ref_ids) in enumerate(zip(pairs, refs)):
-        ids = prompt_cache.get(id(ex))
-        if ids is None:
-            ids = prompt_cache[id(ex)] = env.encode_prompt(ex)
-        prompt_ids[row, P - len(ids):] = torch.as_tensor(ids)
-        prompt_mask[row, P - len(ids):] = 1
+    for row, ref_ids in enumerate(refs):
         target = [*ref_ids, eos][:R]
         response_ids[row, : len(target)] = torch.as_tensor(target)
         response_mask[row, : len(target)] = 1

@@ -58,12 +58,21 @@ class Draws:
         return self.uniform() < p
 
     def sample(self, items: Sequence[T], k: int) -> list[T]:
-        """``k`` distinct elements of ``items`` in random order."""
+        """``k`` distinct elements (by position) of ``items`` in random order."""
+        n = len(items)
+        if not 0 <= k <= n:
+            raise ValueError(f"Cannot sample {k} of {n} items.")
+        if k == 1:
+            return [items[int(self.uniform() * n)]]
+        if 4 * k <= n:  # few of many: redraw the rare repeats instead of copying the pool
+            taken: list[int] = []
+            while len(taken) < k:
+                i = int(self.uniform() * n)
+                if i not in taken:
+                    taken.append(i)
+            return [items[i] for i in taken]
         pool = list(items)
-        out = []
-        for _ in range(k):
-            out.append(pool.pop(int(self.uniform() * len(pool))))
-        return out
+        return [pool.pop(int(self.uniform() * len(pool))) for _ in range(k)]
 
     def shuffle(self, items: Sequence[T]) -> list[T]:
         """A shuffled copy of ``items``."""
@@ -71,7 +80,7 @@ class Draws:
 
 
 def disjoint_splits(
-    make: Callable[[Draws], tuple[Hashable, Example]],
+    make: Callable[[Draws], tuple[Hashable, Example | Callable[[], Example]]],
     seed: int,
     sizes: dict[str, int] | None = None,
     max_tries_factor: int = 5,
@@ -81,7 +90,9 @@ def disjoint_splits(
     Args:
         make: draws one example from the stream and returns ``(key, example)``; two examples
             with the same key count as the same item (e.g. the same source text or the same
-            keyword set), so a key never appears in two splits.
+            keyword set), so a key never appears in two splits. ``example`` may be a
+            zero-argument function that finishes the example (drawing more choices): it is
+            called only for a new key, which saves the work for duplicates.
         seed: corpus seed.
         sizes: examples per split (default :data:`SPLIT_SIZES`). Validation and test come first
             in the stream, so their content does not depend on the train size.
@@ -104,7 +115,7 @@ def disjoint_splits(
         if key in seen:
             continue
         seen.add(key)
-        picked.append(example)
+        picked.append(example() if callable(example) else example)
     if len(picked) < total:
         raise ValueError(f"Only {len(picked)} distinct examples could be drawn; {total} were asked for.")
     splits: dict[str, list[Example]] = {}

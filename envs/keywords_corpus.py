@@ -18,6 +18,7 @@ Corpus version 0 (matches ``lmgym/Keywords-v0``).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from lmgym.envs.corpus_sampling import Draws, disjoint_splits, join_tokens
 
@@ -29,6 +30,7 @@ TEMPLATE = "{source} :"
 AGENTS: tuple[str, ...] = (
     "dog", "cat", "boy", "girl", "man", "woman", "child", "farmer", "teacher", "chef", "student",
     "friend", "grandmother", "player", "doctor", "sailor", "artist", "neighbor", "baker", "clown",
+    "pilot", "nurse", "driver", "singer", "painter", "fisherman", "mother", "father", "uncle", "kid",
 )
 # verb -> objects it goes with (concept sets stay plausible, so the task has structure to learn)
 ACTIONS: dict[str, tuple[str, ...]] = {
@@ -53,7 +55,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
 }
 PLACES: tuple[str, ...] = (
     "park", "kitchen", "garden", "beach", "river", "school", "street", "field", "market", "forest",
-    "yard", "lake", "farm", "station", "shop",
+    "yard", "lake", "farm", "station", "shop", "room", "hall", "house", "office", "bridge",
 )
 ADJECTIVES: tuple[str, ...] = ("small", "big", "old", "new", "red", "blue", "heavy", "little", "yellow")
 
@@ -69,6 +71,7 @@ SENTENCES: tuple[str, ...] = (
     "the {agent} asked a {agent_2} to {verb} the {object}{at} .",
 )
 PREPOSITIONS: tuple[str, ...] = ("in", "at", "near", "by")
+_VERBS = tuple(ACTIONS)
 
 
 def _articles(sentence: str) -> str:
@@ -80,12 +83,21 @@ def _articles(sentence: str) -> str:
     return join_tokens(words)
 
 
-def make_scene(draws: Draws) -> tuple[list[str], tuple[str, str]]:
-    """Draw one concept set and two different sentences that use all of its concepts."""
-    verb = draws.pick(tuple(ACTIONS))
+def draw_concepts(draws: Draws) -> tuple[str, str, str, str | None]:
+    """Draw one scene's concepts: ``(agent, verb, object, place or None)``."""
+    verb = draws.pick(_VERBS)
     obj = draws.pick(ACTIONS[verb])
-    agent, agent_2 = draws.sample([a for a in AGENTS if a != obj], 2)
+    agent = draws.pick(AGENTS)
+    if agent == obj:  # "the dog washes the dog"
+        agent = AGENTS[(AGENTS.index(agent) + 1) % len(AGENTS)]
     place = draws.pick(PLACES) if draws.chance(0.6) else None
+    return agent, verb, obj, place
+
+
+def make_scene(draws: Draws, scene: tuple[str, str, str, str | None]) -> tuple[list[str], tuple[str, str]]:
+    """Two different sentences that use all concepts of ``scene``, and the concepts in random order."""
+    agent, verb, obj, place = scene
+    agent_2 = draws.pick([a for a in AGENTS if a not in (agent, obj)])
     concepts = [agent, verb, obj] + ([place] if place else [])
     sentences = []
     for template in draws.sample(SENTENCES, 2):
@@ -98,12 +110,16 @@ def make_scene(draws: Draws) -> tuple[list[str], tuple[str, str]]:
     return draws.shuffle(concepts), (sentences[0], sentences[1])
 
 
-def _example(draws: Draws) -> tuple[frozenset[str], Example]:
-    concepts, references = make_scene(draws)
-    source = join_tokens(concepts)
-    example = Example(source=source, prompt=TEMPLATE.format(source=source), references=references,
-                      meta={"keywords": list(concepts)})
-    return frozenset(concepts), example
+def _example(draws: Draws) -> tuple[frozenset[str], Callable[[], Example]]:
+    scene = draw_concepts(draws)
+
+    def finish() -> Example:
+        concepts, references = make_scene(draws, scene)
+        source = join_tokens(concepts)
+        return Example(source=source, prompt=TEMPLATE.format(source=source), references=references,
+                       meta={"keywords": list(concepts)})
+
+    return frozenset(c for c in scene if c), finish
 
 
 def build_splits(seed: int, sizes: dict[str, int] | None = None) -> dict[str, list[Example]]:

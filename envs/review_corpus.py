@@ -1,11 +1,13 @@
 """Generated review corpus: openings of product/place reviews and positive continuations.
 
 Each example is a review of one of fourteen products or places (a phone, a book, a hotel...).
-The prompt is the review's opening, sometimes hesitant ("i was not sure about this kettle at
-first , but"); the reference continues it positively with the product's own aspects ("the lid
-is sturdy and the handle is lovely .") and a closing sentence ("i would recommend it to my
-sister ."). The references double as the corpus a fluency scorer is fit on, so natural,
-on-topic positive text scores well and a repeated positive word does not.
+The prompt is the review's opening, often hesitant or negative ("i was not sure about this
+kettle at first , but", "the box was damaged when the kettle came , but"); the reference
+continues it positively with the product's own aspects ("the lid is lovely and the handle is
+superb .") and a closing sentence ("i would recommend it to my sister ."). The references
+double as the corpus a fluency scorer is fit on, so natural, on-topic positive text scores well
+and a repeated positive word does not. The openings bring negative words into the vocabulary,
+so random word salad is not positive by construction.
 
 Text is lowercase words with punctuation as separate tokens, from a closed vocabulary of about
 250 words. Prompts have at most :data:`MAX_PROMPT_TOKENS` tokens, continuations at most
@@ -48,18 +50,24 @@ OPENERS: dict[str, tuple[str, ...]] = {
         "my {person} gave me this {color} {product} and after {n} days",
         "i was not sure about this {color} {product} at first , but",
         "i {use} this {color} {product} every day for {n} weeks and",
+        "my old {product} was {bad} and the delivery was {late} , but",
+        "the box was {damaged} when the {color} {product} came , but",
     ),
     "media": (
         "i {use} this {product} with my {person} last {period} and",
         "my {person} told me about this {product} {n} weeks ago and",
         "i was not sure about this {product} at first , but",
         "i {use} this {product} {n} times last {period} and",
+        "the first part of this {product} was {bad} and {late} , but",
+        "the reviews said this {product} was {bad} , but",
     ),
     "place": (
         "we {use} this {product} in {town} {n} times last {period} and",
         "my {person} and i {use} this {product} in {town} last {period} and",
         "i was worried about this {product} in {town} at first , but",
         "we {use} this {product} in {town} after a long {period} and",
+        "the weather in {town} was {bad} and we were {tired} , but",
+        "our last {product} in {town} was {bad} and {late} , but",
     ),
 }
 
@@ -102,6 +110,11 @@ WORDS: dict[str, tuple[str, ...]] = {
     "good": ("great", "excellent", "amazing", "wonderful", "perfect", "fantastic", "lovely", "beautiful",
              "superb", "brilliant", "pleasant", "nice", "good", "impressive", "charming"),
     "very": ("very", "really", "so", "truly"),
+    "bad": ("terrible", "awful", "bad", "poor", "boring", "ugly", "noisy", "horrible", "disappointing",
+            "useless", "dirty"),
+    "late": ("late", "slow", "delayed", "a mess", "a disaster"),
+    "damaged": ("damaged", "broken", "torn", "crushed", "wet"),
+    "tired": ("tired", "angry", "hungry", "sad", "upset", "frustrated", "annoyed"),
     "love": ("love", "really like", "enjoy", "adore"),
 }
 
@@ -118,7 +131,7 @@ def make_review(draws: Draws) -> tuple[str, str]:
     good, good_2 = draws.sample(WORDS["good"], 2)
     values = {"product": product, "use": use, "aspect": aspect, "aspect_2": aspect_2, "good": good,
               "good_2": good_2}
-    for slot in ("color", "person", "period", "town", "n", "very", "love"):
+    for slot in ("color", "person", "period", "town", "n", "very", "love", "bad", "late", "damaged", "tired"):
         values[slot] = draws.pick(WORDS[slot])
     opening = _fill(draws.pick(OPENERS[kind]), values)
     values["person"] = draws.pick(WORDS["person"])  # the closer may recommend it to someone else

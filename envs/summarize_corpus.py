@@ -12,7 +12,7 @@ selection (skip distractors, which also carry places and numbers) and compressio
 details, not the sentences): copying the first sentences (lead-N) scores clearly below it.
 
 Text is lowercase words with punctuation as separate tokens, from a closed vocabulary
-(:func:`vocabulary`) of about 500 words. Documents have at most :data:`MAX_DOCUMENT_TOKENS`
+(:func:`vocabulary`) of about 350 words. Documents have at most :data:`MAX_DOCUMENT_TOKENS`
 tokens, summaries at most :data:`MAX_SUMMARY_TOKENS`.
 
 Corpus version 0 (matches ``lmgym/Summarize-v0``): any change to the output of

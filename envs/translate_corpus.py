@@ -26,6 +26,7 @@ Corpus version 0 (matches ``lmgym/Translate-v0``).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lmgym.envs.corpus_sampling import Draws, disjoint_splits, join_tokens
@@ -93,7 +94,7 @@ def lexicon() -> Lexicon:
     draws = Draws(LEXICON_SEED)
     taken: set[str] = {DEFINITE, OBJECT, NEGATION, *PREPOSITIONS.values()}
 
-    def fresh(make, forms) -> str:
+    def fresh(make: Callable[[], str], forms: Callable[[str], list[str]]) -> str:
         while True:
             stem = make()
             words = forms(stem)

@@ -17,6 +17,7 @@ and loaded from there next time.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -141,10 +142,8 @@ def tokenizer_from_data(
     tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
     try:
         tokenizer.save_pretrained(str(tmp))
-        try:
+        with contextlib.suppress(OSError):  # another process won the race; its copy is identical
             tmp.rename(folder)
-        except OSError:  # another process won the race; its copy is identical
-            pass
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return load_tokenizer(str(folder))

@@ -172,7 +172,7 @@ def read_splits(dataset: Any, config: str | None = None) -> dict[str, Any]:
 
 
 def _is_hf_dataset(obj: Any) -> bool:
-    return type(obj).__name__ in ("Dataset", "IterableDataset") and hasattr(obj, "column_names")
+    return type(obj).__name__ == "Dataset" and hasattr(obj, "column_names")
 
 
 def _column_names(rows: Any) -> list[str]:

@@ -14,6 +14,14 @@ ENVS: list[dict] = [
          vector_entry_point="lmgym.envs.toy:CopyVectorEnv"),
     dict(id="lmgym/Reverse-v0", entry_point="lmgym.envs.toy:ReverseEnv",
          vector_entry_point="lmgym.envs.toy:ReverseVectorEnv"),
+    dict(id="lmgym/Summarize-v0", entry_point="lmgym.envs.summarize:SummarizeEnv",
+         vector_entry_point="lmgym.envs.summarize:SummarizeVectorEnv"),
+    dict(id="lmgym/Translate-v0", entry_point="lmgym.envs.translate:TranslateEnv",
+         vector_entry_point="lmgym.envs.translate:TranslateVectorEnv"),
+    dict(id="lmgym/PositiveReview-v0", entry_point="lmgym.envs.generate:PositiveReviewEnv",
+         vector_entry_point="lmgym.envs.generate:PositiveReviewVectorEnv"),
+    dict(id="lmgym/Keywords-v0", entry_point="lmgym.envs.generate:KeywordsEnv",
+         vector_entry_point="lmgym.envs.generate:KeywordsVectorEnv"),
 ]
 
 

@@ -55,7 +55,7 @@ def test_rewards_are_score_differences():
     obs, info = env.reset(seed=3)
     ref = info["references"][0]
     tok = env.unwrapped.tokenizer
-    words = ref.split()[:2] + ["a", "a"]
+    words = [*ref.split()[:2], "a", "a"]
     previous = 0.0
     for t, w in enumerate(words, start=1):
         obs, reward, terminated, truncated, step_info = env.step(tok.convert_tokens_to_ids(w))
@@ -81,22 +81,21 @@ def test_truncated_episode_and_first_step_potential():
 
 def test_own_scorer_and_meta_from_task():
     examples = [make_example("x", "the dog runs in the park", keywords=["dog", "park"])]
-    task = Task(name="kw", splits={"train": examples}, vocabulary="the dog runs in park cat".split())
+    task = Task(name="kw", splits={"train": examples}, vocabulary=["the", "dog", "runs", "in", "park", "cat"])
     base = TokenEnv(task, scorer="token_accuracy", max_new_tokens=5)
     env = DenseScoreReward(base, scorer={"keyword_coverage": 1.0, "repetition": -1.0})
     env.reset(seed=0)
     tok = base.tokenizer
     rewards = []
-    for w in ["the", "dog", "dog", "park", "cat"]:
+    for w in ["the", "dog", "the", "dog", "park"]:
         _, r, terminated, truncated, info = env.step(tok.convert_tokens_to_ids(w))
         rewards.append(r)
     assert truncated
-    assert rewards[1] == pytest.approx(0.5) and rewards[3] == pytest.approx(0.5)
-    assert rewards[2] == pytest.approx(-1 / 2)  # "the dog dog": one of two bigrams repeated
-    expected = 1.0 - 1 / 4  # both keywords, 1 of 4 bigrams repeated
-    assert sum(rewards) == pytest.approx(expected, abs=1e-12)
-    assert info["potential"] == pytest.approx(expected)
-    assert info["score"] == pytest.approx(2 / 5)  # the env's own (sparse) scorer is untouched
+    potentials = [0.0, 0.5, 0.5, 0.5 - 1 / 3, 1.0 - 1 / 4]  # coverage minus repeated-bigram fraction
+    assert rewards == pytest.approx(np.diff([0.0, *potentials]).tolist(), abs=1e-12)
+    assert sum(rewards) == pytest.approx(0.75, abs=1e-12)
+    assert info["potential"] == pytest.approx(0.75)
+    assert info["score"] == pytest.approx(2 / 6)  # the env's own (sparse) scorer is untouched
 
 
 def test_needs_an_lmgym_env():

@@ -34,12 +34,19 @@ PAIRS: list[tuple[str, list[str]]] = [
     ("кошка сидит на ковре", ["кошка сидела на ковре", "кот на ковре"]),
     ("naïve café résumé", ["naive cafe resume"]),
     ("emoji 😀 test", ["emoji test 😀"]),
-    ("It is a guide to action which ensures that the military always obeys the commands of the party.",
-     ["It is a guide to action that ensures that the military will forever heed Party commands.",
-      "It is the guiding principle which guarantees the military forces always being under the command of the Party.",
-      "It is the practical guide for the army always to heed the directions of the party."]),
-    ("It is to insure the troops forever hearing the activity guidebook that party direct.",
-     ["It is a guide to action that ensures that the military will forever heed Party commands."]),
+    (
+        "It is a guide to action which ensures that the military always obeys the commands of the party.",
+        [
+            "It is a guide to action that ensures that the military will forever heed Party commands.",
+            "It is the guiding principle which guarantees the military forces always being under the command "
+            "of the Party.",
+            "It is the practical guide for the army always to heed the directions of the party.",
+        ],
+    ),
+    (
+        "It is to insure the troops forever hearing the activity guidebook that party direct.",
+        ["It is a guide to action that ensures that the military will forever heed Party commands."],
+    ),
     ("summary one.\nsummary two.", ["summary two.\nsummary one."]),
     ("first line\nsecond line\nthird", ["first line\nthird line"]),
     ("numbers 1 2 3 4 5", ["numbers 1 2 3 4 5 6"]),
@@ -121,8 +128,13 @@ def test_sacrebleu_ranges_and_direction():
 
 def test_sentiment_is_vader_compound():
     analyzer = SentimentIntensityAnalyzer()
-    texts = [c for c, _ in PAIRS] + ["I love this movie, it is wonderful!", "terrible, awful, I hate it :(",
-                                     "The movie is not bad at all", "GREAT!!!", "meh"]
+    texts = [c for c, _ in PAIRS] + [
+        "I love this movie, it is wonderful!",
+        "terrible, awful, I hate it :(",
+        "The movie is not bad at all",
+        "GREAT!!!",
+        "meh",
+    ]
     got = make_scorer("sentiment")(["p"] * len(texts), texts)
     assert got == pytest.approx([analyzer.polarity_scores(t)["compound"] for t in texts], abs=1e-9)
     assert got[texts.index("")] == 0.0

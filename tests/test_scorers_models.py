@@ -17,7 +17,6 @@ from lmgym.errors import MissingDependencyError, ScorerError  # noqa: E402
 from lmgym.scorers import make_scorer  # noqa: E402
 from lmgym.tokenizer import build_word_tokenizer  # noqa: E402
 
-WORDS = "the a movie film was is great good bad awful i loved hated it story plot and music .".split()
 PROMPTS = ["review :", "review :", "write :", "review :", "write :", "review :", "write :"]
 COMPLETIONS = [
     "the movie was great .",
@@ -28,8 +27,18 @@ COMPLETIONS = [
     "the story and the music was awful and the plot was bad .",
     "i loved the film",
 ]
-REFERENCES = [["the film was good ."], ["i loved it", "it was bad"], ["a story ."], ["the"], ["good"],
-              ["the plot was bad ."], ["i loved the film"]]
+REFERENCES = [
+    ["the film was good ."],
+    ["i loved it", "it was bad"],
+    ["a story ."],
+    ["the"],
+    ["good"],
+    ["the plot was bad ."],
+    ["i loved the film"],
+]
+
+# the closed vocabulary of the tiny models: every word of the test texts
+WORDS = sorted({w for t in [*PROMPTS, *COMPLETIONS, *(r for rs in REFERENCES for r in rs)] for w in t.split()})
 
 
 @pytest.fixture(scope="module")
@@ -47,14 +56,26 @@ def models(tmp_path_factory):
 
     tok = build_word_tokenizer(WORDS)
     vocab = len(tok)
-    bert = dict(vocab_size=vocab, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                intermediate_size=48, max_position_embeddings=64, pad_token_id=0)
-    gpt = dict(vocab_size=vocab, n_embd=32, n_layer=2, n_head=2, n_positions=64, bos_token_id=1,
-               eos_token_id=2, pad_token_id=0)
+    bert = dict(
+        vocab_size=vocab,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=48,
+        max_position_embeddings=64,
+        pad_token_id=0,
+    )
+    gpt = dict(
+        vocab_size=vocab, n_embd=32, n_layer=2, n_head=2, n_positions=64, bos_token_id=1, eos_token_id=2, pad_token_id=0
+    )
     builders = {
         "classifier": lambda: BertForSequenceClassification(
-            BertConfig(**bert, num_labels=3, id2label={0: "NEGATIVE", 1: "NEUTRAL", 2: "POSITIVE"},
-                       label2id={"NEGATIVE": 0, "NEUTRAL": 1, "POSITIVE": 2})
+            BertConfig(
+                **bert,
+                num_labels=3,
+                id2label={0: "NEGATIVE", 1: "NEUTRAL", 2: "POSITIVE"},
+                label2id={"NEGATIVE": 0, "NEUTRAL": 1, "POSITIVE": 2},
+            )
         ),
         "encoder": lambda: BertModel(BertConfig(**bert)),
         "lm": lambda: GPT2LMHeadModel(GPT2Config(**gpt)),
@@ -185,9 +206,17 @@ def test_model_scorers_in_env(models):
 
     from lmgym.wrappers import DenseScoreReward
 
-    env = DenseScoreReward(gym.make("lmgym/Copy-v0", length=3, vocab_size=4,
-                                    scorer={"token_accuracy": 1.0, make_scorer("fluency_lm", model=models["lm"],
-                                                                               device="cpu", cache=True): 0.1}))
+    env = DenseScoreReward(
+        gym.make(
+            "lmgym/Copy-v0",
+            length=3,
+            vocab_size=4,
+            scorer={
+                "token_accuracy": 1.0,
+                make_scorer("fluency_lm", model=models["lm"], device="cpu", cache=True): 0.1,
+            },
+        )
+    )
     obs, info = env.reset(seed=0)
     total, done = 0.0, False
     while not done:
@@ -211,8 +240,12 @@ def test_missing_torch_and_bad_paths(models, monkeypatch, tmp_path):
 def test_cuda_matches_cpu(models):
     if not torch.cuda.is_available():
         pytest.skip("needs CUDA")
-    for name, key in [("hf_sentiment", "classifier"), ("embedding_similarity", "encoder"),
-                      ("fluency_lm", "lm"), ("reward_model", "reward")]:
+    for name, key in [
+        ("hf_sentiment", "classifier"),
+        ("embedding_similarity", "encoder"),
+        ("fluency_lm", "lm"),
+        ("reward_model", "reward"),
+    ]:
         cpu = score(name, models[key])[1]
         gpu = make_scorer(name, model=models[key], device="cuda")(PROMPTS, COMPLETIONS, REFERENCES)
         assert gpu == pytest.approx(cpu, abs=1e-4), name

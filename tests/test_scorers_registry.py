@@ -22,9 +22,27 @@ from lmgym.scorers.fluency import NgramFluency
 from lmgym.scorers.memo import Memoized
 
 BUILTIN = [
-    "exact_match", "token_accuracy", "token_f1", "rouge1", "rouge2", "rougeL", "rougeLsum", "rouge", "bleu",
-    "chrf", "ter", "sentiment", "keyword_coverage", "repetition", "length", "ngram_fluency",
-    "hf_sentiment", "embedding_similarity", "fluency_lm", "perplexity", "reward_model",
+    "exact_match",
+    "token_accuracy",
+    "token_f1",
+    "rouge1",
+    "rouge2",
+    "rougeL",
+    "rougeLsum",
+    "rouge",
+    "bleu",
+    "chrf",
+    "ter",
+    "sentiment",
+    "keyword_coverage",
+    "repetition",
+    "length",
+    "ngram_fluency",
+    "hf_sentiment",
+    "embedding_similarity",
+    "fluency_lm",
+    "perplexity",
+    "reward_model",
 ]
 MODEL_BASED = {"hf_sentiment", "embedding_similarity", "fluency_lm", "perplexity", "reward_model"}
 NEEDS_ARGS = {"ngram_fluency": {"corpus": ["the cat sat on the mat", "a dog ran"]}}
@@ -305,7 +323,7 @@ def test_env_survives_failing_scorer(failure):
         if failure == "raise":
             raise RuntimeError("scorer crashed")
         if failure == "count":
-            return out + [1.0]
+            return [*out, 1.0]
         return [math.nan if failure == "nan" else math.inf] * len(completions)
 
     env = gym.make("lmgym/Copy-v0", length=3, vocab_size=4, scorer=flaky)
@@ -315,3 +333,11 @@ def test_env_survives_failing_scorer(failure):
         env.step(0)
     reward, info = run_episode(env, ["b", "c"], seed=1)  # reset + step still work
     assert reward == 1.0 and info["completion"] == "b c"
+
+
+def test_missing_meta_is_a_scorer_error_and_env_recovers():
+    env = gym.make("lmgym/Copy-v0", length=3, vocab_size=4, scorer="keyword_coverage")
+    with pytest.raises(ScorerError, match=r"'keyword_coverage' raised ValueError.*keywords.*input 0"):
+        run_episode(env, ["a"])
+    env.reset(seed=1)
+    assert env.step(env.unwrapped.tokenizer.convert_tokens_to_ids("a"))[1] == 0.0

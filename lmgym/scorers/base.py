@@ -263,8 +263,12 @@ def _failing_input(scorer, prompts, completions, references, meta) -> int | None
         return 0
     for i in range(len(completions)):
         try:
-            scorer(prompts[i : i + 1], completions[i : i + 1], None if references is None else references[i : i + 1],
-                   **{k: v[i : i + 1] for k, v in meta.items()})
+            scorer(
+                prompts[i : i + 1],
+                completions[i : i + 1],
+                None if references is None else references[i : i + 1],
+                **{k: v[i : i + 1] for k, v in meta.items()},
+            )
         except Exception:
             return i
     return None

@@ -34,17 +34,28 @@ def scorer_row(name: str) -> dict[str, Any]:
     try:
         factory = base._resolve(base._REGISTRY[name])
     except Exception as exc:  # a broken third-party entry point should not hide the others
-        return {"name": name, "range": "?", "higher_is_better": "?", "library": "?", "extra": "?",
-                "description": f"(cannot import: {type(exc).__name__}: {exc})"}
+        return {
+            "name": name,
+            "range": "?",
+            "higher_is_better": "?",
+            "library": "?",
+            "extra": "?",
+            "description": f"(cannot import: {type(exc).__name__}: {exc})",
+        }
     if isinstance(factory, Scorer):
         cls, obj = type(factory), factory
     elif inspect.isclass(factory) and issubclass(factory, Scorer):
         cls, obj = factory, factory
     else:  # a plain function or a factory of unknown type: describe what we can
         doc = (inspect.getdoc(factory) or "").splitlines()
-        return {"name": name, "range": "?", "higher_is_better": "?",
-                "library": getattr(factory, "__module__", "?"), "extra": "",
-                "description": doc[0] if doc else ""}
+        return {
+            "name": name,
+            "range": "?",
+            "higher_is_better": "?",
+            "library": getattr(factory, "__module__", "?"),
+            "extra": "",
+            "description": doc[0] if doc else "",
+        }
     doc = (inspect.getdoc(cls) or "").splitlines()
     return {
         "name": name,

@@ -143,8 +143,10 @@ class HFModelScorer(Scorer):
         """Token ids per text (with the tokenizer's special tokens); an empty result gets one
         special token (CLS, BOS, EOS or PAD, the first the tokenizer has) so the model sees input."""
         kwargs: dict[str, Any] = {"truncation": True, "max_length": self.max_length}
-        enc = self.tokenizer(list(texts), list(pairs), **kwargs) if pairs is not None else self.tokenizer(
-            list(texts), **kwargs
+        enc = (
+            self.tokenizer(list(texts), list(pairs), **kwargs)
+            if pairs is not None
+            else self.tokenizer(list(texts), **kwargs)
         )
         return [list(ids) or [self._fallback_id()] for ids in enc["input_ids"]]
 
@@ -271,7 +273,7 @@ class EmbeddingSimilarity(HFModelScorer):
 
     name = "embedding_similarity"
     range = (-1.0, 1.0)
-    extra = "agents; model=None needs embeddings"
+    extra = "agents (+ embeddings for model=None)"
 
     def __init__(self, model: Any = None, **kwargs: Any) -> None:
         if model is None:

@@ -1,0 +1,321 @@
+"""The agents ``lmgym bench`` can run: a registry of ``RunSpec -> AgentResult`` functions.
+
+Every agent is trained (or not, for baselines) on ``RunSpec.budget`` env steps and then scored on
+the same held-out examples: the first ``eval_episodes`` examples of the validation split, one
+episode each, greedy for learned agents. That is the protocol of the lmgym PPO agent's own
+evaluation (:func:`lmgym.agents.evaluation.evaluate_policy`), reused here for SB3 and baselines.
+
+Registered agents:
+
+- ``sb3-ppo``, ``sb3-a2c``, ``sb3-dqn``: stock stable-baselines3 with
+  :class:`~lmgym.agents.sb3.TokenFeaturesExtractor` (:func:`~lmgym.agents.sb3.make_sb3_model`);
+- ``lmgym-ppo``, ``lmgym-ppo-sft``: ``lmgym train`` (token-level PPO with value head and KL to a
+  reference), from the initial model or after an SFT warm start;
+- ``random``, ``oracle``, ``simple``: baselines of :mod:`lmgym.agents.baselines` (no training).
+
+Add your own with :func:`register_agent`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+import lmgym  # noqa: F401  (registers the envs)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One cell of the grid: an agent trained on one env with one seed."""
+
+    env_id: str
+    """Registered env id."""
+    agent: str
+    """Name in :data:`AGENTS`."""
+    seed: int
+    """Seeds torch, numpy and the envs."""
+    budget: int
+    """Training env steps (tokens written)."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Env keyword arguments (training and evaluation)."""
+    n_envs: int = 8
+    """Parallel training episodes (SB3 agents; the lmgym agent sets its own ``num_envs``)."""
+    eval_episodes: int = 100
+    """Held-out examples per evaluation."""
+    eval_points: int = 10
+    """Evaluations during training (plus one before it)."""
+    agent_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Agent hyperparameters overriding its defaults."""
+    preset: str = "custom"
+    """Preset name (recorded)."""
+    device: str = "cpu"
+    """torch device of learned agents."""
+
+    @property
+    def eval_every(self) -> int:
+        """Env steps between evaluations."""
+        return max(1, self.budget // max(1, self.eval_points))
+
+
+@dataclass
+class AgentResult:
+    """What an agent's ``run`` returns; the bench adds the bookkeeping fields."""
+
+    final_score: float
+    """Mean held-out score after training."""
+    curve: list[tuple[int, float]]
+    """``(env steps, held-out score)`` points, from before training to the final one."""
+    steps: int
+    """Env steps used for training."""
+    kl: float | None = None
+    """KL(policy || reference) per completion (LM agents)."""
+    train_time_s: float | None = None
+    """Training wall time excluding evaluations (for tokens/s)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Anything else worth keeping (sample completions, SFT steps...)."""
+
+
+@dataclass(frozen=True)
+class BenchAgent:
+    """A registered bench agent."""
+
+    name: str
+    kind: str
+    """``"sb3"``, ``"lm"`` or ``"baseline"``."""
+    description: str
+    run: Callable[[RunSpec], AgentResult]
+    check: Callable[[], str | None] = lambda: None
+    """Why the agent cannot run here (missing module or extra), or ``None``."""
+    applies: Callable[[str], bool] = lambda env_id: True
+    """Whether the agent is defined for an env id (e.g. a summarization-only baseline)."""
+
+    @property
+    def unavailable(self) -> str | None:
+        """Why the agent cannot run here, or ``None`` when it can."""
+        return self.check()
+
+
+AGENTS: dict[str, BenchAgent] = {}
+
+
+def register_agent(agent: BenchAgent) -> BenchAgent:
+    """Add (or replace) an agent in :data:`AGENTS`."""
+    AGENTS[agent.name] = agent
+    return agent
+
+
+def module_missing(module: str, hint: str) -> Callable[[], str | None]:
+    """A ``check`` that reports ``module`` as missing (with ``hint``) when it cannot be imported."""
+
+    def check() -> str | None:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        return None if found else f"{module} is not available ({hint})"
+
+    return check
+
+
+# ---- SB3 ----------------------------------------------------------------------------------------------
+def sb3_runner(algo: str) -> Callable[[RunSpec], AgentResult]:
+    """Stock SB3 ``algo`` with the token extractor, evaluated greedily during and after training."""
+
+    def run(spec: RunSpec) -> AgentResult:
+        from lmgym.agents.sb3 import (
+            EvalScoreCallback,
+            HeldOutEvaluator,
+            LmgymMetricsCallback,
+            make_sb3_env,
+            make_sb3_model,
+        )
+
+        kwargs = dict(spec.agent_kwargs)
+        vec_env = kwargs.pop("vec_env", "auto")
+        env = make_sb3_env(spec.env_id, spec.n_envs, seed=spec.seed, env_kwargs=spec.env_kwargs, vec_env=vec_env)
+        model = make_sb3_model(algo, env, seed=spec.seed, device=spec.device, **kwargs)
+        evaluator = HeldOutEvaluator(spec.env_id, spec.env_kwargs, n_episodes=spec.eval_episodes)
+        evaluation = EvalScoreCallback(evaluator, spec.eval_every)
+        metrics = LmgymMetricsCallback(curve_every=spec.eval_every)
+        start = time.perf_counter()
+        model.learn(spec.budget, callback=[metrics, evaluation])
+        elapsed = time.perf_counter() - start
+        env.close()
+        evaluator.close()
+        samples = [{"prompt": p, "completion": c, "score": s} for p, c, s in metrics.samples]
+        return AgentResult(
+            final_score=evaluation.curve[-1][1],
+            curve=evaluation.curve,
+            steps=int(model.num_timesteps),
+            train_time_s=elapsed - evaluation.eval_time,
+            extra={"train_curve": metrics.curve, "samples": samples},
+        )
+
+    return run
+
+
+for _algo in ("ppo", "a2c", "dqn"):
+    register_agent(
+        BenchAgent(
+            f"sb3-{_algo}",
+            "sb3",
+            f"stable-baselines3 {_algo.upper()} (MultiInputPolicy + TokenFeaturesExtractor, lmgym defaults)",
+            sb3_runner(_algo),
+            module_missing("stable_baselines3", "pip install lmgym[sb3]"),
+        )
+    )
+
+
+# ---- baselines (agents/baselines.py) ----------------------------------------------------------------
+def heldout_baseline_scores(
+    env_id: str, env_kwargs: dict[str, Any], name: str, seed: int, n_episodes: int
+) -> tuple[list[float], str]:
+    """Scores of baseline ``name`` on the first ``n_episodes`` validation examples, and its resolved name."""
+    from lmgym.agents.baselines import SIMPLE, make_agent, run_episode
+
+    env = gym.make(env_id, **env_kwargs)
+    try:
+        agent = make_agent(name, env, seed=seed)
+        resolved = SIMPLE.get(str(getattr(env.unwrapped, "task_kind", "")), name) if name == "simple" else name
+        total = min(n_episodes, len(env.unwrapped.task.examples("validation")))
+        scores = [run_episode(env, agent, options={"split": "validation", "example_index": i})[0] for i in range(total)]
+    finally:
+        env.close()
+    return scores, resolved
+
+
+def baseline_runner(name: str) -> Callable[[RunSpec], AgentResult]:
+    """A non-learning baseline: no training steps, a flat curve at its held-out score."""
+
+    def run(spec: RunSpec) -> AgentResult:
+        scores, resolved = heldout_baseline_scores(spec.env_id, spec.env_kwargs, name, spec.seed, spec.eval_episodes)
+        score = float(np.mean(scores))
+        return AgentResult(
+            final_score=score, curve=[(0, score), (spec.budget, score)], steps=0, extra={"baseline": resolved}
+        )
+
+    return run
+
+
+def _simple_applies(env_id: str) -> bool:
+    from lmgym.agents.baselines import SIMPLE
+
+    env_class = gym.spec(env_id).entry_point
+    if isinstance(env_class, str):
+        module, _, attr = env_class.partition(":")
+        env_class = getattr(importlib.import_module(module), attr)
+    return str(getattr(env_class, "task_kind", "")) in SIMPLE
+
+
+for _name, _desc, _applies in (
+    ("random", "uniformly random token ids (lower bound)", lambda env_id: True),
+    ("oracle", "writes the first reference, then EOS (upper bound of reference-based scores)", lambda env_id: True),
+    ("simple", "the task's simple heuristic (lead-2, dictionary, template)", _simple_applies),
+):
+    register_agent(
+        BenchAgent(
+            _name,
+            "baseline",
+            _desc,
+            baseline_runner(_name),
+            module_missing("lmgym.agents.baselines", "agents/baselines.py has not landed"),
+            _applies,
+        )
+    )
+
+
+# ---- lmgym PPO (agents/train.py) ----------------------------------------------------------------------
+def tokens_per_episode(env_id: str, env_kwargs: dict[str, Any], max_examples: int = 200) -> float:
+    """Expected env steps of an episode that writes a reference and EOS (capped at the token limit)."""
+    env = gym.make(env_id, **env_kwargs).unwrapped
+    refs = [ex.references[0] for ex in env.task.examples("train")[:max_examples]]
+    lengths = [len(ids) + 1 for ids in env.tokenizer(refs, add_special_tokens=False)["input_ids"]]
+    env.close()
+    return float(min(env.max_new_tokens, statistics.fmean(lengths)))
+
+
+# Bench defaults of the lmgym agent: TrainConfig's, but sized for minutes per run on a CPU.
+LMGYM_BENCH_DEFAULTS: dict[str, Any] = {"num_envs": 64, "sft_steps": 300, "threads": 1}
+
+
+def lmgym_ppo_runner(sft: bool) -> Callable[[RunSpec], AgentResult]:
+    """``lmgym train`` (PPO, with or without an SFT warm start) on ``budget`` env steps.
+
+    The budget becomes PPO iterations: ``budget / (num_envs * tokens per episode)``, with the
+    tokens of a reference completion as the episode-length estimate; the steps actually used
+    (sum of each iteration's episode lengths) are reported. SFT trains on references outside the
+    env-step budget (its optimizer steps are recorded in ``extra``).
+    """
+
+    def run(spec: RunSpec) -> AgentResult:
+        from transformers.utils import logging as hf_logging
+
+        from lmgym.agents.train import TrainConfig, train
+
+        hf_logging.disable_progress_bar()  # save_pretrained's shard bars would flood the bench log
+        kwargs = {**LMGYM_BENCH_DEFAULTS, **spec.agent_kwargs}
+        num_envs = int(kwargs["num_envs"])
+        iterations = max(1, round(spec.budget / (num_envs * tokens_per_episode(spec.env_id, spec.env_kwargs))))
+        with tempfile.TemporaryDirectory(prefix="lmgym-bench-") as out:
+            config = TrainConfig(
+                env=spec.env_id,
+                env_kwargs=dict(spec.env_kwargs),
+                algo="sft+ppo" if sft else "ppo",
+                seed=spec.seed,
+                iterations=iterations,
+                eval_every=max(1, iterations // max(1, spec.eval_points)),
+                eval_examples=spec.eval_episodes,
+                output_dir=out,
+                name="run",
+                device="cuda" if spec.device.startswith("cuda") else "cpu",
+                tensorboard=False,
+                progress=False,
+                checkpoint_every=0,
+                keep_checkpoints=1,
+                **kwargs,
+            )
+            results = train(config)
+        steps, curve, train_time = 0, [(0, float(results["before"]["score"]))], 0.0
+        for record in results["history"]:
+            steps += round(record["episode/length"] * num_envs)
+            train_time += float(record.get("charts/iteration_s", 0.0))
+            if "eval/score" in record:
+                curve.append((steps, float(record["eval/score"])))
+        after = results["after"]
+        return AgentResult(
+            final_score=float(after["score"]),
+            curve=curve,
+            steps=steps,
+            kl=float(after["kl"]),
+            train_time_s=train_time or None,
+            extra={
+                "iterations": iterations,
+                "num_envs": num_envs,
+                "sft_steps": config.sft_steps if sft else 0,
+                "before_score": float(results["before"]["score"]),
+                "samples": after.get("samples", []),
+                "train_wall_time_s": results.get("wall_time_s"),
+            },
+        )
+
+    return run
+
+
+for _sft in (True, False):
+    register_agent(
+        BenchAgent(
+            "lmgym-ppo-sft" if _sft else "lmgym-ppo",
+            "lm",
+            "lmgym token-level PPO with value head and KL penalty" + (", after an SFT warm start" if _sft else ""),
+            lmgym_ppo_runner(_sft),
+            module_missing("lmgym.agents.train", "agents/train.py has not landed"),
+        )
+    )

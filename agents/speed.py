@@ -1,0 +1,560 @@
+"""``lmgym speed``: the rollout-speed benchmark. Six measurements, one run, one model, one batch.
+
+    lmgym speed                      # default sizes (2-4 min on 2 CPU cores) -> leaderboards/speed/
+    lmgym speed --preset tiny        # seconds (the test suite runs it)
+    lmgym speed --preset gpu         # GPT-2-124M-size model, --device cuda --dtype bf16
+
+- **a** ``model.generate`` with its KV cache, sampling ``R`` new tokens (``min_new_tokens=R``): the limit;
+- **b** PPO's rollout as PPO runs it: lockstep vector env + :func:`~lmgym.agents.rollout.collect_rollout`
+  (KV cache, sampling, values, log-probs) + :meth:`ReferenceModel.logprobs` (one teacher-forced pass);
+- **c** a per-token full recompute through the env (no cache: every step re-reads prompt + response);
+- **d** env-only steps/s: native ``BatchedTokenEnv`` vs ``SyncVectorEnv``, the same random non-EOS actions;
+- **e** tensor bytes (and CUDA peak) of policy + value + reference: full copy vs LoRA adapters disabled;
+- **f** one PPO update (``PPOTrainer._update``: ``epochs x minibatches`` steps) on the rollout of b.
+
+a, b, c and f share the model, ``N``, ``P`` and ``R``; the EOS logit is masked (a hook on the LM head)
+so every path writes exactly ``N x R`` tokens. Timed blocks alternate (a, b, a, b...; native, sync...)
+``repeats`` times and the fastest counts: the machine is shared, so the ratios are what count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import gc
+import itertools
+import json
+import math
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import lmgym  # noqa: F401  (registers the envs)
+from lmgym.errors import ConfigError, LmgymError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SECTIONS = ("a", "b", "c", "d", "e", "f")
+DTYPES = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}  # --dtype -> accelerate mixed_precision
+TARGETS = {  # ratio name -> (comparison, bound), at default sizes
+    "b_over_a": (">=", 0.9),
+    "b_over_c": (">=", 10.0),
+    "d_native_over_sync": (">=", 20.0),
+    "e_lora_over_one_model": ("<=", 1.3),
+}
+
+
+@dataclass
+class SpeedConfig:
+    """Sizes and settings of one benchmark run (each field is a flag: ``--num-envs 32``)."""
+
+    preset: str = "default"
+    """``default`` (CPU, minutes), ``tiny`` (tests, seconds) or ``gpu`` (GPT-2-124M size, CUDA bf16)."""
+    env: str = "lmgym/Summarize-v0"
+    """Env of sections a, b, c, f and the first env of d."""
+    num_envs: int = 32
+    """Batch ``N``: env slots = sequences generated together."""
+    prompt_tokens: int = 96
+    """Prompt length ``P`` (the env's ``max_prompt_tokens``; shorter prompts are left-padded)."""
+    new_tokens: int = 64
+    """New tokens ``R`` per sequence (the env's ``max_new_tokens``); ``P + R`` is the context of c."""
+    n_layer: int = 4
+    """Layers of the GPT-2-style model."""
+    n_embd: int = 256
+    """Width of the model."""
+    n_head: int = 4
+    """Attention heads of the model."""
+    lora_r: int = 8
+    """LoRA rank of the adapter-sharing reference in e."""
+    device: str = "cpu"
+    """``cpu``, ``cuda`` or ``auto``."""
+    dtype: str = "fp32"
+    """``fp32``, ``bf16`` or ``fp16``: autocast mixed precision (as PPO runs), the same in every section."""
+    threads: int = 2
+    """torch CPU threads."""
+    seed: int = 0
+    """Seeds model init, env resets, actions and sampling."""
+    repeats: int = 3
+    """Alternating rounds of a and b; the fastest of each is kept."""
+    env_steps: int = 640
+    """Vector-env steps per env in d."""
+    sections: tuple[str, ...] = SECTIONS
+    """Sections to run (all by default)."""
+    out: str = "leaderboards/speed"
+    """Folder for ``<preset>.json`` and ``<preset>.md`` (empty: write nothing)."""
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "tiny": dict(num_envs=4, prompt_tokens=24, new_tokens=8, n_layer=1, n_embd=32, n_head=2, lora_r=4, threads=1,
+                 repeats=1, env_steps=40),
+    "gpu": dict(num_envs=64, prompt_tokens=96, new_tokens=128, n_layer=12, n_embd=768, n_head=12, lora_r=16,
+                device="cuda", dtype="bf16", env_steps=1280),
+}
+
+
+# ---- helpers ------------------------------------------------------------------------------------------
+def tensor_bytes(*modules: torch.nn.Module) -> int:
+    """Bytes of the unique storages behind the parameters and buffers of ``modules`` (shared counted once)."""
+    storages: dict[tuple[str, int], int] = {}
+    for module in modules:
+        for t in itertools.chain(module.parameters(), module.buffers()):
+            st = t.untyped_storage()
+            storages[(str(st.device), st.data_ptr())] = st.nbytes()
+    return sum(storages.values())
+
+
+def mask_eos(model: torch.nn.Module, eos_id: int) -> None:
+    """Make ``model`` never pick ``eos_id``: its LM head's output gets a logit of -1e4 there."""
+    index: dict[torch.device, torch.Tensor] = {}  # one index tensor per device: no copy per forward
+
+    def hook(module: torch.nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor:
+        if output.device not in index:
+            index[output.device] = torch.tensor([eos_id], device=output.device)
+        return output.index_fill(-1, index[output.device], -1e4)
+
+    model.get_output_embeddings().register_forward_hook(hook)
+
+
+@contextlib.contextmanager
+def timed(device: torch.device, out: dict[str, float], key: str = "seconds") -> Iterator[None]:
+    """Store the block's wall-clock seconds in ``out[key]`` (CUDA is synchronised on both ends)."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync()
+    t0 = time.perf_counter()
+    yield
+    sync()
+    out[key] = time.perf_counter() - t0
+
+
+def machine_info(device: torch.device) -> dict[str, Any]:
+    """CPU model, cores, library versions and the device (GPU name on CUDA)."""
+    import transformers
+
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")),
+               platform.processor() or platform.machine())
+    info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "device": str(device)}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def git_commit() -> dict[str, Any]:
+    """The checkout's commit and whether tracked files have uncommitted changes (``None`` outside git)."""
+
+    def git(*args: str) -> str | None:
+        try:
+            return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10,
+                                  check=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": git("rev-parse", "HEAD"), "dirty": None if status is None else bool(status)}
+
+
+# ---- the setup shared by a, b, c, e, f --------------------------------------------------------------------
+@dataclass
+class Setup:
+    """The lockstep vector env, EOS-masked policy, full-copy reference and accelerator of a run."""
+
+    cfg: SpeedConfig
+    envs: Any
+    policy: Any
+    reference: Any
+    accelerator: Any
+    train_config: Any
+    sampling: Any  # PPO's default sampling (temperature 1, no top-k/top-p), used by a, b and c alike
+
+    @property
+    def device(self) -> torch.device:
+        """Where the models run."""
+        return self.accelerator.device
+
+
+def build_setup(cfg: SpeedConfig) -> Setup:
+    """Build the env, a policy of the config's size (EOS masked), its full-copy reference and accelerator."""
+    from lmgym.agents.policy import build_policy
+    from lmgym.agents.reference import ReferenceModel
+    from lmgym.agents.rollout import SamplingConfig
+    from lmgym.agents.runner import make_accelerator
+    from lmgym.agents.train import TrainConfig
+
+    if cfg.dtype not in DTYPES:
+        raise ConfigError(f"dtype must be one of {sorted(DTYPES)}; got {cfg.dtype!r}.")
+    train_config = TrainConfig(env=cfg.env, num_envs=cfg.num_envs, n_layer=cfg.n_layer, n_embd=cfg.n_embd,
+                               n_head=cfg.n_head, seed=cfg.seed, device=cfg.device, mixed_precision=DTYPES[cfg.dtype],
+                               threads=cfg.threads, progress=False, tensorboard=False)
+    train_config.validate()
+    accelerator = make_accelerator(train_config)
+    envs = gym.make_vec(cfg.env, num_envs=cfg.num_envs, vectorization_mode="vector_entry_point",
+                        autoreset_mode="disabled", max_prompt_tokens=cfg.prompt_tokens, max_new_tokens=cfg.new_tokens)
+    policy = build_policy("default", envs.env.tokenizer, cfg.prompt_tokens + cfg.new_tokens, n_layer=cfg.n_layer,
+                          n_embd=cfg.n_embd, n_head=cfg.n_head, seed=cfg.seed)
+    mask_eos(policy.model, envs.env.eos_token_id)
+    policy.to(accelerator.device).eval()
+    reference = ReferenceModel(policy).to(accelerator.device)  # a frozen full copy, as PPO without LoRA runs
+    sampling = SamplingConfig(train_config.temperature, train_config.top_k, train_config.top_p)
+    return Setup(cfg, envs, policy, reference, accelerator, train_config, sampling)
+
+
+# ---- a, b, c: tokens through the model ---------------------------------------------------------------------
+def run_generate(s: Setup, obs: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Section a: ``model.generate`` with its KV cache, plain sampling, exactly ``R`` new tokens per row."""
+    prompt_ids = torch.as_tensor(obs["prompt_ids"], device=s.device)  # (N, P)
+    prompt_mask = torch.as_tensor(obs["prompt_mask"], device=s.device)
+    env, sampling, out = s.envs.env, s.sampling, {}
+    torch.manual_seed(s.cfg.seed)
+    with timed(s.device, out), torch.no_grad(), s.accelerator.autocast():
+        ids = s.policy.model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, do_sample=True,
+                                      temperature=sampling.temperature, top_k=sampling.top_k, top_p=sampling.top_p,
+                                      max_new_tokens=s.cfg.new_tokens, min_new_tokens=s.cfg.new_tokens,
+                                      pad_token_id=env.pad_token_id, eos_token_id=env.eos_token_id)  # (N, P+R)
+    out["tokens"] = int(ids[:, prompt_ids.shape[1] :].numel())
+    out["tokens_per_s"] = out["tokens"] / out["seconds"]
+    return out
+
+
+def run_rollout(s: Setup) -> tuple[dict[str, Any], Any, torch.Tensor]:
+    """Section b: env + KV-cached rollout + reference log-probs; returns timings, rollout, reference log-probs."""
+    from lmgym.agents.rollout import collect_rollout
+
+    sampling, out = s.sampling, {}
+    generator = torch.Generator(device=s.device).manual_seed(s.cfg.seed)
+    with timed(s.device, out, "rollout_s"), s.accelerator.autocast():
+        ro = collect_rollout(s.policy, s.envs, sampling, generator=generator, seed=s.cfg.seed)
+    with timed(s.device, out, "reference_s"), s.accelerator.autocast():
+        ref_logprobs = s.reference.logprobs(ro.prompt_ids, ro.prompt_mask, ro.response_ids, ro.response_mask,
+                                            temperature=sampling.temperature or 1.0)
+    out["seconds"] = out["rollout_s"] + out["reference_s"]
+    out["tokens"] = int(ro.response_ids.numel())  # N x steps: every row is computed on every step
+    out["valid_tokens"] = ro.num_tokens
+    out["tokens_per_s"] = out["tokens"] / out["seconds"]
+    out["rollout_only_tokens_per_s"] = out["tokens"] / out["rollout_s"]
+    out["mean_score"] = float(ro.scores.mean())
+    return out, ro, ref_logprobs
+
+
+def run_recompute(s: Setup) -> dict[str, Any]:
+    """Section c: step the env with one full forward over prompt + response-so-far per token (no cache)."""
+    from lmgym.agents.policy import position_ids_from_mask
+    from lmgym.agents.rollout import sample_tokens
+
+    sampling, dev, out, steps = s.sampling, s.device, {}, 0
+    generator = torch.Generator(device=dev).manual_seed(s.cfg.seed)
+    with timed(dev, out), torch.no_grad(), s.accelerator.autocast():
+        obs, _ = s.envs.reset(seed=s.cfg.seed)
+        active = np.ones(s.cfg.num_envs, bool)
+        while active.any():
+            t = int(obs["step"].max())
+            ids = torch.cat([torch.as_tensor(obs["prompt_ids"], device=dev),
+                             torch.as_tensor(obs["response_ids"][:, :t], device=dev)], 1)  # (N, P+t)
+            mask = torch.cat([torch.as_tensor(obs["prompt_mask"], device=dev),
+                              torch.as_tensor(obs["response_mask"][:, :t], device=dev)], 1)
+            lm = s.policy.model(input_ids=ids, attention_mask=mask, position_ids=position_ids_from_mask(mask),
+                                use_cache=False, output_hidden_states=True, logits_to_keep=1)
+            logits = s.policy.cut_logits(lm.logits[:, -1])  # (N, V)
+            s.policy.values_from_hidden(lm.hidden_states[-1][:, -1])  # (N,) the value PPO would store
+            token = sample_tokens(logits, sampling, generator)  # (N,)
+            torch.log_softmax(logits.float(), -1).gather(-1, token[:, None])  # the log-prob PPO would store
+            obs, _, term, trunc, _ = s.envs.step(token.cpu().numpy())
+            active &= ~(term | trunc)
+            steps += 1
+    out["tokens"] = s.cfg.num_envs * steps
+    out["tokens_per_s"] = out["tokens"] / out["seconds"]
+    out["context"] = s.cfg.prompt_tokens + steps
+    return out
+
+
+# ---- d: env-only --------------------------------------------------------------------------------------------
+def run_env(env_id: str, num_envs: int, steps: int, seed: int, repeats: int = 1, **env_kwargs: Any) -> dict:
+    """Section d: slot-steps/s of the native vector env vs ``SyncVectorEnv`` (both autoreset on the next step).
+
+    Both get the same random non-special actions; after one whole warm-up episode (prompt tables,
+    scorers) they alternate ``repeats`` timed blocks of ``steps`` steps; the fastest block counts, and
+    ``episodes``/``total_reward`` add up all blocks (the same for both when the envs agree).
+    """
+    envs = {"native": gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **env_kwargs),
+            "sync": gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", **env_kwargs)}
+    proto = envs["native"].env
+    words = np.setdiff1d(np.arange(proto.vocab_size), proto.tokenizer.all_special_ids)
+    R = proto.max_new_tokens
+    actions = np.random.default_rng(seed).choice(words, size=(R + 1 + repeats * steps, num_envs))
+    out: dict[str, Any] = {"env": env_id, "scorer": proto.scorer.name, "num_envs": num_envs, "steps": steps,
+                           "episode_tokens": R}
+    for name, env in envs.items():
+        out[name] = {"seconds": math.inf, "episodes": 0, "total_reward": 0.0}
+        env.reset(seed=seed)
+        for a in actions[: R + 1]:
+            env.step(a)
+    for k in range(repeats):
+        for name, env in envs.items():
+            block: dict[str, float] = {}
+            with timed(torch.device("cpu"), block):
+                for a in actions[R + 1 + k * steps : R + 1 + (k + 1) * steps]:
+                    _, r, term, trunc, _ = env.step(a)
+                    done = term | trunc
+                    out[name]["episodes"] += int(done.sum())
+                    out[name]["total_reward"] += float(r[done].sum())
+            out[name]["seconds"] = min(out[name]["seconds"], block["seconds"])
+    for name in envs:
+        out[name]["steps_per_s"] = num_envs * steps / out[name]["seconds"]
+    for env in envs.values():
+        env.close()
+    out["ratio"] = out["native"]["steps_per_s"] / out["sync"]["steps_per_s"]
+    return out
+
+
+# ---- e: memory ------------------------------------------------------------------------------------------------
+def run_memory(s: Setup, ro: Any) -> dict[str, Any]:
+    """Section e: tensor bytes (and CUDA peak) of policy + value + reference, full copy vs LoRA-disabled."""
+    from lmgym.agents.policy import build_policy
+    from lmgym.agents.reference import ReferenceModel
+
+    cfg, cuda = s.cfg, s.device.type == "cuda"
+    out: dict[str, Any] = {}
+    for variant in ("full_copy", "lora"):
+        gc.collect()
+        if cuda:
+            torch.cuda.empty_cache()
+            base = torch.cuda.memory_allocated(s.device)
+            torch.cuda.reset_peak_memory_stats(s.device)
+        policy = build_policy("default", s.envs.env.tokenizer, cfg.prompt_tokens + cfg.new_tokens,
+                              n_layer=cfg.n_layer, n_embd=cfg.n_embd, n_head=cfg.n_head, seed=cfg.seed)
+        policy.to(s.device).eval()
+        out["one_model_bytes"] = tensor_bytes(policy.model)
+        if variant == "lora":
+            policy.add_lora(r=cfg.lora_r)
+            policy.to(s.device)
+        reference = ReferenceModel(policy)
+        total = tensor_bytes(policy, *([reference.model] if reference.model is not None else []))
+        row = {"bytes": total, "ratio_to_one_model": total / out["one_model_bytes"],
+               "shares_weights": reference.shares_weights}
+        if cuda:  # weights plus the activations of the rollout batch through reference and policy
+            with torch.no_grad(), s.accelerator.autocast():
+                reference.logprobs(ro.prompt_ids, ro.prompt_mask, ro.response_ids, ro.response_mask)
+                policy(ro.prompt_ids, ro.prompt_mask, ro.response_ids, ro.response_mask)
+            row["cuda_max_allocated"] = torch.cuda.max_memory_allocated(s.device) - base
+        out[variant] = row
+        del policy, reference
+    return out
+
+
+# ---- f: one PPO update ----------------------------------------------------------------------------------------
+def run_update(s: Setup, ro: Any, ref_logprobs: torch.Tensor) -> dict[str, Any]:
+    """Section f: one PPO update (``epochs x minibatches`` forward/backward steps) on the rollout of b."""
+    from lmgym.agents.ppo import PPOTrainer
+    from lmgym.agents.ppo_math import compute_gae, masked_whiten, token_rewards
+
+    cfg = s.train_config
+    trainer = PPOTrainer(cfg, s.policy, s.reference, s.envs, s.accelerator)
+    mask = ro.response_mask.float()
+    rewards, _ = token_rewards(ro.scores, ro.logprobs, ref_logprobs, mask, trainer.kl_controller.value)
+    advantages, returns = compute_gae(rewards, ro.values, mask, cfg.gamma, cfg.lam)
+    if cfg.whiten_advantages:
+        advantages = masked_whiten(advantages, mask)
+    generator = torch.Generator(device=s.device).manual_seed(s.cfg.seed)
+    out: dict[str, Any] = {}
+    with timed(s.device, out):
+        stats = trainer._update(ro, advantages, returns, generator)
+    out.update(epochs=cfg.epochs, epochs_run=int(stats["policy/epochs"]), minibatches=cfg.minibatches,
+               approx_kl=float(stats["policy/approx_kl"]))
+    out["optimizer_steps"] = out["epochs_run"] * cfg.minibatches
+    return out
+
+
+# ---- the run ----------------------------------------------------------------------------------------------------
+def run(cfg: SpeedConfig, command: str = "", log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the selected sections with ``cfg.threads`` torch threads; returns what goes into the JSON."""
+    if set(cfg.sections) - set(SECTIONS):
+        raise ConfigError(f"Unknown sections {sorted(set(cfg.sections) - set(SECTIONS))}; choose from {SECTIONS}.")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        return _run(cfg, command, log)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(cfg: SpeedConfig, command: str, log: Callable[[str], None]) -> dict[str, Any]:
+    t_start = time.perf_counter()
+    s = build_setup(cfg)
+    lm, want, sec = s.policy.model.config, set(cfg.sections), {}
+    obs, _ = s.envs.reset(seed=cfg.seed)
+    N, P, R = cfg.num_envs, cfg.prompt_tokens, cfg.new_tokens
+    model = {"type": lm.model_type, "n_layer": lm.n_layer, "n_embd": lm.n_embd, "n_head": lm.n_head,
+             "vocab_size": lm.vocab_size, "parameters": sum(p.numel() for p in s.policy.model.parameters())}
+    res: dict[str, Any] = {
+        "command": command, "config": dataclasses.asdict(cfg), "machine": machine_info(s.device), "git": git_commit(),
+        "sizes": {"env": cfg.env, "num_envs": N, "prompt_tokens": P, "new_tokens": R, "context": P + R,
+                  "prompt_real_tokens_mean": float(obs["prompt_mask"].sum(1).mean()), "model": model,
+                  # token positions each path pushes through the model: the work, where compute-bound
+                  "forward_tokens": {"a": N * (P + R - 1), "b": N * (P + R - 1) + N * (P + R),
+                                     "c": N * sum(P + t for t in range(R))}},
+        "seeds": {"seed": cfg.seed, "env_slots": f"{cfg.seed} + slot", "torch": cfg.seed}, "sections": sec,
+    }
+    log(f"lmgym speed: {cfg.env} N={N} P={P} R={R}, model {lm.n_layer}x{lm.n_embd} on {s.device} "
+        f"({cfg.dtype}, {cfg.threads} threads); sections {' '.join(cfg.sections)}")
+    if "d" in want:  # each env as shipped, then with a cheap scorer: the env machinery alone
+        for key, env_id, kw in (("summarize", cfg.env, {"max_prompt_tokens": P, "max_new_tokens": R}),
+                                ("copy", "lmgym/Copy-v0", {})):  # Copy: short episodes, scoring-heavy
+            sec.setdefault("d", {})[key] = run_env(env_id, N, cfg.env_steps, cfg.seed, cfg.repeats, **kw)
+            sec["d"][f"{key}_machinery"] = run_env(env_id, N, cfg.env_steps, cfg.seed, cfg.repeats, scorer="length",
+                                                   **kw)
+    if want & {"a", "b", "e", "f"}:
+        if "a" in want:  # warm-up (lazy inits, allocator), then a and b alternate: load changes hit both alike
+            run_generate(s, obs)
+        _, ro, ref_logprobs = run_rollout(s)
+        for _ in range(cfg.repeats if want & {"a", "b"} else 0):
+            if "a" in want:
+                a = run_generate(s, obs)
+                sec["a"] = min(sec.get("a", a), a, key=lambda x: x["seconds"])
+            if "b" in want:
+                b, ro, ref_logprobs = run_rollout(s)
+                sec["b"] = min(sec.get("b", b), b, key=lambda x: x["seconds"])
+    if "c" in want:
+        sec["c"] = run_recompute(s)
+    if "e" in want:
+        sec["e"] = run_memory(s, ro)
+    if "f" in want:
+        sec["f"] = run_update(s, ro, ref_logprobs)
+    res["ratios"] = ratios(sec)
+    res["targets"] = {}
+    for name, (op, bound) in TARGETS.items():
+        value = res["ratios"].get(name)
+        met = None if value is None else bool(value >= bound if op == ">=" else value <= bound)
+        res["targets"][name] = {"op": op, "bound": bound, "value": value, "met": met}
+    res["wall_s"] = time.perf_counter() - t_start
+    return res
+
+
+def ratios(sec: dict[str, Any]) -> dict[str, float]:
+    """The ratios the targets are stated in, and some that explain them, from the sections that ran."""
+    r: dict[str, float] = {}
+    tps = {k: sec[k]["tokens_per_s"] for k in "abc" if k in sec}
+    if "a" in sec and "b" in sec:
+        r["b_over_a"] = tps["b"] / tps["a"]
+        r["b_rollout_only_over_a"] = sec["b"]["rollout_only_tokens_per_s"] / tps["a"]
+        # What b/a would be with a rollout exactly as fast as generate: the reference pass alone costs this much.
+        r["b_bound_with_reference_over_a"] = sec["a"]["seconds"] / (sec["a"]["seconds"] + sec["b"]["reference_s"])
+    if "b" in sec and "c" in sec:
+        r["b_over_c"] = tps["b"] / tps["c"]
+    for key, d in sec.get("d", {}).items():
+        r["d_native_over_sync" if key == "summarize" else f"d_{key}_native_over_sync"] = d["ratio"]
+    if "e" in sec:
+        r["e_full_copy_over_one_model"] = sec["e"]["full_copy"]["ratio_to_one_model"]
+        r["e_lora_over_one_model"] = sec["e"]["lora"]["ratio_to_one_model"]
+    if "f" in sec and "b" in sec:
+        r["f_update_over_rollout"] = sec["f"]["seconds"] / sec["b"]["seconds"]
+    return r
+
+
+# ---- output -----------------------------------------------------------------------------------------------------
+def format_markdown(res: dict[str, Any]) -> str:
+    """The results as Markdown: sizes and machine, one row per measurement, then the targets."""
+    sec, r, sz, m, cfg = res["sections"], res["ratios"], res["sizes"], res["machine"], res["config"]
+    lm = sz["model"]
+    lines = [
+        f"# Rollout speed: preset `{cfg['preset']}`", "", f"`{res['command']}`", "",
+        f"- sizes: `{sz['env']}`, N = {sz['num_envs']}, prompt P = {sz['prompt_tokens']} (left-padded; mean "
+        f"{sz['prompt_real_tokens_mean']:.0f} real tokens), R = {sz['new_tokens']} new tokens (context "
+        f"{sz['context']}); {lm['type']} {lm['n_layer']} layers x {lm['n_embd']}, {lm['n_head']} heads, vocab "
+        f"{lm['vocab_size']}, {lm['parameters']:,} parameters",
+        f"- machine: {m['cpu']}, {m['cores']} cores; device {m['device']} {m.get('gpu', '')}; {cfg['dtype']}, "
+        f"{cfg['threads']} torch threads; torch {m['torch']}, transformers {m['transformers']}",
+        f"- git {res['git']['commit']}{' + uncommitted changes' if res['git']['dirty'] else ''}; seed "
+        f"{res['seeds']['seed']}; wall time {res['wall_s']:.0f} s. Absolute numbers are noisy (shared machine); "
+        "the ratios, measured side by side in one run, are what count.",
+        "", "| | measurement | seconds | tokens/s or steps/s | ratio |", "|---|---|---:|---:|---|",
+    ]
+
+    def row(key: str, what: str, seconds: float | None = None, rate: float | None = None, ratio: str = "") -> None:
+        cells = ["" if seconds is None else f"{seconds:.3f}", "" if rate is None else f"{rate:,.0f}"]
+        lines.append(f"| {key} | {what} | {cells[0]} | {cells[1]} | {ratio} |")
+
+    get = lambda name: r.get(name, math.nan)
+    if "a" in sec:
+        row("a", "`model.generate`, KV cache, sampling (the limit)", sec["a"]["seconds"], sec["a"]["tokens_per_s"])
+    if "b" in sec:
+        b = sec["b"]
+        row("b", f"env + PPO rollout (KV cache, values) {b['rollout_s']:.3f} s + reference log-probs "
+            f"{b['reference_s']:.3f} s", b["seconds"], b["tokens_per_s"],
+            f"b/a = {get('b_over_a'):.2f} (rollout alone {get('b_rollout_only_over_a'):.2f})")
+    if "c" in sec:
+        row("c", f"per-token full recompute through the env (context {sec['c']['context']})", sec["c"]["seconds"],
+            sec["c"]["tokens_per_s"], f"b/c = {get('b_over_c'):.1f}")
+    for d in sec.get("d", {}).values():
+        what = f"`{d['env']}` scorer `{d['scorer']}`, {d['num_envs']} envs, {d['episode_tokens']}-token episodes"
+        row("d", f"{what}, native", d["native"]["seconds"], d["native"]["steps_per_s"],
+            f"native/sync = {d['ratio']:.1f}")
+        row("d", f"{what}, sync", d["sync"]["seconds"], d["sync"]["steps_per_s"])
+    for name in ("full_copy", "lora") if "e" in sec else ():
+        e, peak = sec["e"], sec["e"][name].get("cuda_max_allocated")
+        cuda = "" if peak is None else f", CUDA peak {peak / 2**20:.1f} MiB"
+        row("e", f"policy + value + reference, {name.replace('_', ' ')}: {e[name]['bytes'] / 2**20:.2f} MiB{cuda}",
+            ratio=f"{e[name]['ratio_to_one_model']:.2f} x one model ({e['one_model_bytes'] / 2**20:.2f} MiB)")
+    if "f" in sec:
+        row("f", f"one PPO update: {sec['f']['epochs_run']} epochs x {sec['f']['minibatches']} minibatches",
+            sec["f"]["seconds"], ratio=f"update/rollout = {get('f_update_over_rollout'):.2f}")
+    lines += ["", "Targets (stated for the default sizes):", "", "| target | value | met |", "|---|---:|---|"]
+    for name, t in res["targets"].items():
+        value, met = "not run" if t["value"] is None else f"{t['value']:.2f}", {None: "", True: "yes"}.get(t["met"])
+        lines.append(f"| `{name}` {t['op']} {t['bound']} | {value} | {met or '**no**'} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(res: dict[str, Any], out_dir: str) -> tuple[Path, Path]:
+    """Write ``<preset>.json`` and ``<preset>.md`` to ``out_dir``; returns their paths."""
+    folder, name = Path(out_dir), res["config"]["preset"]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(res, indent=2) + "\n")
+    (folder / f"{name}.md").write_text(format_markdown(res))
+    return folder / f"{name}.json", folder / f"{name}.md"
+
+
+def config_from_args(argv: Sequence[str]) -> SpeedConfig:
+    """Parse ``lmgym speed`` flags (one per :class:`SpeedConfig` field) over the chosen preset's values."""
+    parser = argparse.ArgumentParser(prog="lmgym speed", description=__doc__.split("\n\n")[0])
+    choices = {"preset": sorted(PRESETS), "device": ["cpu", "cuda", "auto"], "dtype": sorted(DTYPES)}
+    for f in dataclasses.fields(SpeedConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.name == "sections":
+            parser.add_argument(flag, nargs="+", choices=SECTIONS, default=argparse.SUPPRESS)
+        else:
+            parser.add_argument(flag, type=type(f.default), choices=choices.get(f.name), default=argparse.SUPPRESS,
+                                help=f"default: {f.default!r}")
+    given = vars(parser.parse_args(list(argv)))
+    values = {**PRESETS[given.get("preset", "default")], **given}
+    return SpeedConfig(**{**values, "sections": tuple(values.get("sections", SECTIONS))})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``lmgym speed``: run, print the Markdown table, write JSON and Markdown."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        cfg = config_from_args(argv)
+        res = run(cfg, command=shlex.join(["lmgym", "speed", *argv]))
+    except LmgymError as exc:
+        print(f"lmgym speed: error: {exc}", file=sys.stderr)
+        return 2
+    print(format_markdown(res))
+    if cfg.out:
+        print("Wrote {} and {}".format(*write_results(res, cfg.out)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

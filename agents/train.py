@@ -1,0 +1,318 @@
+"""``lmgym train``: SFT warm start, then token-level PPO, on any lmgym env.
+
+    lmgym train --env lmgym/Summarize-v0                      # the main job (built-in defaults)
+    lmgym train --env lmgym/Copy-v0 --algo ppo --iterations 50
+    lmgym train --env lmgym/Summarize-v0 --model ./my-model --scorer rougeL --env-kwargs max_new_tokens=30
+    lmgym train --resume runs/summarize-sft+ppo-s0              # continue from the newest checkpoint
+    accelerate launch --num_processes 2 --cpu -m lmgym.agents.train --env lmgym/Copy-v0   # data parallel
+
+Every :class:`TrainConfig` field is a flag (``--sft-steps 200``, ``--no-whiten-advantages``); ``--help``
+lists them with their docs. From Python: ``train(TrainConfig(env="lmgym/Copy-v0"))`` returns a dict of
+results (see :func:`train`). A run folder ``runs/<name>/`` gets ``config.json``, ``metrics.jsonl``,
+``tensorboard/``, ``reference/`` (the policy PPO starts from, i.e. the SFT model), ``checkpoints/``,
+``policy/`` (the final policy; loads in plain transformers), ``results.md``/``results.json`` (the
+before/after table) and ``learning_curve.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import inspect
+import itertools
+import json
+import os
+import sys
+import textwrap
+import typing
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from lmgym.errors import CheckpointError, ConfigError, LmgymError
+
+ALGOS = ("sft+ppo", "sft", "ppo")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs. Defaults are the main job: ~5 min on 2 CPU cores."""
+
+    # ---- what to train ----
+    env: str = "lmgym/Summarize-v0"
+    """Env id of any registered lmgym env (see ``lmgym list``)."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Extra env keyword arguments, e.g. ``--env-kwargs length=5 max_new_tokens=8`` (values parsed as JSON)."""
+    scorer: str | None = None
+    """Reward scorer name (or a JSON ``{name: weight}`` mapping); ``None`` uses the env's default."""
+    model: str = "default"
+    """``default`` (small GPT-2 from a config), ``default-seq2seq`` (small T5), or a local folder / hub id."""
+    n_layer: int = 2
+    """Layers of a default model: 2 learns the built-in tasks in minutes on a CPU."""
+    n_embd: int = 128
+    """Width of a default model."""
+    n_head: int = 4
+    """Attention heads of a default model."""
+    lora_r: int = 0
+    """LoRA rank for PPO (0 = full fine-tuning). With LoRA the reference is the same weights, adapters off."""
+    lora_alpha: int = 16
+    """LoRA scaling numerator."""
+    lora_target_modules: str | None = None
+    """Comma-separated module names for LoRA; ``None`` lets peft pick for known architectures."""
+    algo: str = "sft+ppo"
+    """``sft+ppo`` (warm start then PPO), ``sft`` (supervised only) or ``ppo`` (RL from the initial model)."""
+
+    # ---- run ----
+    name: str | None = None
+    """Run name; the run folder is ``output_dir/name`` (default: env, algo and seed)."""
+    output_dir: str = "runs"
+    """Where run folders go."""
+    seed: int = 0
+    """Seeds model init, SFT batches, env resets and sampling (each iteration and process gets its own stream)."""
+    resume: str | None = None
+    """A run folder (newest checkpoint) or checkpoint folder to continue from."""
+    device: str = "auto"
+    """``auto`` (CUDA when present), ``cpu`` or ``cuda``."""
+    mixed_precision: str = "auto"
+    """``auto`` (bf16 on CUDA if supported, else fp16; none on CPU), ``no``, ``bf16`` or ``fp16``."""
+    threads: int = 0
+    """torch CPU threads per process (0: CPU cores / processes)."""
+
+    # ---- SFT warm start ----
+    sft_steps: int = 600
+    """Optimizer steps of teacher-forced training on the train split's references."""
+    sft_batch_size: int = 32
+    """Sequences per SFT step (per process)."""
+    sft_learning_rate: float = 2e-3
+    """Peak SFT learning rate (warm-up, then cosine decay to 10%)."""
+    sft_max_examples: int | None = None
+    """Use only the first N train examples for SFT (``None``: all)."""
+
+    # ---- PPO ----
+    iterations: int = 40
+    """PPO iterations (rollout + update)."""
+    num_envs: int = 64
+    """Episodes per iteration per process (the vector env's slots, sampled in lockstep)."""
+    epochs: int = 4
+    """Passes over each rollout batch."""
+    minibatches: int = 4
+    """Minibatches per epoch (the batch is split into this many)."""
+    learning_rate: float = 1e-4
+    """PPO learning rate (Adam)."""
+    value_lr_scale: float = 10.0
+    """Learning-rate multiplier of the value head (it starts untrained; the LM does not)."""
+    anneal_lr: bool = False
+    """Decay the PPO learning rate linearly to 0 over ``iterations``."""
+    clip_range: float = 0.2
+    """Policy ratio clip epsilon."""
+    clip_range_value: float | None = 0.2
+    """Value clip range around the rollout's values (``None``: unclipped)."""
+    vf_coef: float = 0.5
+    """Weight of the value loss."""
+    ent_coef: float = 0.0
+    """Weight of the entropy bonus."""
+    gamma: float = 1.0
+    """Discount over response tokens (1: the score counts fully from every token)."""
+    lam: float = 0.95
+    """GAE lambda."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping (0: off)."""
+    target_approx_kl: float | None = 0.1
+    """Stop an update early after an epoch whose approx-KL(old || new) exceeds this (``None``: never)."""
+    whiten_advantages: bool = True
+    """Normalise advantages over the batch's tokens."""
+    kl_coef: float = 0.05
+    """Initial weight of the per-token KL penalty to the reference."""
+    target_kl: float | None = None
+    """Adaptive KL control: move ``kl_coef`` so the KL per sequence tracks this (``None``: fixed)."""
+    kl_horizon: float = 10000
+    """Adaptive KL control speed, in episodes."""
+    temperature: float = 1.0
+    """Sampling temperature of rollouts (the PPO policy is the tempered distribution)."""
+    top_k: int = 0
+    """Sample among the k most likely tokens (0: all)."""
+    top_p: float = 1.0
+    """Nucleus sampling mass (1: all)."""
+
+    # ---- evaluation and output ----
+    eval_every: int = 10
+    """Evaluate (greedy, validation split) every N iterations and at the end (0: only at the end)."""
+    eval_examples: int = 200
+    """Validation examples per evaluation."""
+    eval_batch_size: int = 100
+    """Slots of the evaluation vector env."""
+    num_samples: int = 3
+    """Sample completions in the results table."""
+    checkpoint_every: int = 10
+    """Checkpoint every N iterations and at the end (0: only at the end)."""
+    keep_checkpoints: int = 2
+    """Newest checkpoints kept."""
+    tensorboard: bool = True
+    """Also log to TensorBoard (``run_dir/tensorboard``)."""
+    progress: bool = True
+    """Show tqdm progress bars."""
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for values that cannot work."""
+        if self.algo not in ALGOS:
+            raise ConfigError(f"algo must be one of {ALGOS}; got {self.algo!r}.")
+        positive = ["num_envs", "epochs", "minibatches", "eval_batch_size", "n_layer", "n_embd", "n_head"]
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1; got {getattr(self, name)}.")
+        for name in ["iterations", "sft_steps", "sft_batch_size", "eval_examples", "lora_r", "threads"]:
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0; got {getattr(self, name)}.")
+        if self.minibatches > self.num_envs:
+            raise ConfigError(f"minibatches ({self.minibatches}) cannot exceed num_envs ({self.num_envs}).")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"device must be auto, cpu or cuda; got {self.device!r}.")
+        if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
+            raise ConfigError(f"mixed_precision must be auto, no, bf16 or fp16; got {self.mixed_precision!r}.")
+        if not 0 < self.top_p <= 1 or self.temperature < 0:
+            raise ConfigError("Need 0 < top_p <= 1 and temperature >= 0.")
+        if self.n_embd % self.n_head:
+            raise ConfigError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}).")
+
+
+# ---- CLI generated from the dataclass --------------------------------------------------------------
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring under each dataclass field (read from the source, CleanRL style)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body
+    docs = {}
+    for node, nxt in itertools.pairwise(body):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str)):
+            docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_kwargs(items: Sequence[str]) -> dict[str, Any]:
+    """``["a=1", "b=x"]`` or one JSON object string -> dict (values parsed as JSON when they are)."""
+    if len(items) == 1 and items[0].lstrip().startswith("{"):
+        value = _parse_value(items[0])
+        if not isinstance(value, dict):
+            raise ConfigError(f"--env-kwargs got invalid JSON {items[0]!r}.")
+        return value
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--env-kwargs items must look like KEY=VALUE; got {item!r}.")
+        out[key] = _parse_value(value)
+    return out
+
+
+def _optional(kind: type) -> Any:
+    def convert(text: str) -> Any:
+        return None if text.lower() in ("none", "null") else kind(text)
+
+    convert.__name__ = kind.__name__
+    return convert
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """An argparse parser with one flag per :class:`TrainConfig` field; unset flags stay absent."""
+    parser = argparse.ArgumentParser(prog="lmgym train", description=__doc__.split("\n\n")[0])
+    hints = typing.get_type_hints(TrainConfig)
+    docs = field_docs(TrainConfig)
+    defaults = TrainConfig()
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        hint = hints[f.name]
+        args = typing.get_args(hint)
+        optional = type(None) in args
+        base = next((a for a in args if a is not type(None)), hint) if optional else hint
+        help_text = f"{docs.get(f.name, '')} (default: {getattr(defaults, f.name)!r})".replace("%", "%%")
+        if base is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
+        elif typing.get_origin(base) is dict or base is dict:
+            parser.add_argument(flag, nargs="*", metavar="KEY=VALUE", default=argparse.SUPPRESS, help=help_text)
+        else:
+            kind = base if base in (int, float, str) else str
+            parser.add_argument(flag, type=_optional(kind) if optional else kind, default=argparse.SUPPRESS,
+                                help=help_text, choices=ALGOS if f.name == "algo" else None)
+    return parser
+
+
+def config_from_args(argv: Sequence[str]) -> TrainConfig:
+    """Parse CLI flags into a :class:`TrainConfig`; with ``--resume`` the saved config is the base."""
+    given = vars(build_parser().parse_args(list(argv)))
+    if "env_kwargs" in given:
+        given["env_kwargs"] = parse_kwargs(given["env_kwargs"])
+    base: dict[str, Any] = {}
+    if given.get("resume"):
+        base = saved_config(given["resume"])
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in {**base, **given}.items() if k in known})
+
+
+def saved_config(resume: str) -> dict[str, Any]:
+    """The config saved in a run folder (or in a checkpoint folder's state)."""
+    run_dir, _ = resolve_resume(resume)
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{run_dir!r} has no config.json; is it an lmgym run folder?")
+    with open(path) as f:
+        return json.load(f)
+
+
+def resolve_resume(resume: str) -> tuple[str, str | None]:
+    """``(run_dir, checkpoint or None)`` for a run folder or a checkpoint folder."""
+    from lmgym.agents.checkpoint import CHECKPOINT_DIR, latest_checkpoint
+
+    path = os.path.abspath(resume)
+    if not os.path.isdir(path):
+        raise CheckpointError(f"Nothing to resume at {resume!r}: the folder does not exist.")
+    if os.path.isfile(os.path.join(path, "state.json")):
+        parent = os.path.dirname(path)
+        if os.path.basename(parent) != CHECKPOINT_DIR:
+            raise CheckpointError(f"Checkpoint {resume!r} is not inside a run's {CHECKPOINT_DIR}/ folder.")
+        return os.path.dirname(parent), path
+    return path, latest_checkpoint(path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``lmgym train`` (and ``python -m lmgym.agents.train``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        config = config_from_args(argv)
+        from lmgym.agents.runner import train
+
+        results = train(config)
+    except LmgymError as exc:
+        print(f"lmgym train: error: {exc}", file=sys.stderr)
+        return 2
+    if results.get("is_main_process", True):
+        print(results["table"])
+        print(f"Run folder: {results['run_dir']}  ({results['wall_time_s']:.0f} s)")
+    return 0
+
+
+def train(config: TrainConfig) -> dict[str, Any]:
+    """Run SFT and/or PPO as ``config`` says; see :func:`lmgym.agents.runner.train`."""
+    from lmgym.agents.runner import train as run
+
+    return run(config)
+
+
+def as_dict(config: TrainConfig) -> dict[str, Any]:
+    """The config as a JSON-able dict."""
+    return asdict(config)
+
+
+__all__ = ["TrainConfig", "as_dict", "build_parser", "config_from_args", "main", "train"]
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,153 @@
+"""TextTaskEnv: the shared base of the real-task envs (built-in corpus or a user dataset).
+
+Each real-task env (summarize, translate, positive review, keywords) runs either on its
+built-in generated corpus (closed vocabulary, exact word-level tokenizer, fixed prompt size) or
+on a dataset given with ``dataset=`` (a preset, hub id, local file or rows, see
+:mod:`lmgym.datasets`), with a tokenizer given by the user or built from the data. Subclasses
+say which corpus and which kind of dataset task they use; this class owns the switch between
+the two and the dataset keyword arguments, so all four envs take them the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from lmgym.datasets import load_task
+from lmgym.errors import TaskError, UnknownEnvKwargError
+from lmgym.task import Task
+from lmgym.token_env import TokenEnv, valid_kwargs
+from lmgym.tokenizer import load_tokenizer
+
+# Prompt tables of built-in corpora, shared by every env of the same corpus in this process.
+_SHARED_TABLES: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
+
+#: Longest prompt (in tokens) a dataset env uses by default; longer prompts are cut at the end.
+DATASET_MAX_PROMPT_TOKENS = 512
+
+
+class TextTaskEnv(TokenEnv):
+    """A :class:`~lmgym.token_env.TokenEnv` over a built-in corpus or a dataset (see subclasses).
+
+    Subclasses set :attr:`task_kind`, :attr:`template` and :attr:`builtin_prompt_tokens` and
+    implement :meth:`builtin_task`; they may override :meth:`make_default_scorer` and
+    :meth:`dataset_options`. Options those hooks read (e.g. ``direction``) are set as attributes
+    before calling ``super().__init__``.
+    """
+
+    task_kind: ClassVar[str] = ""
+    template: ClassVar[str] = "{source}"
+    builtin_prompt_tokens: ClassVar[int] = 0
+    dataset_source_words: ClassVar[int | None] = None
+
+    def __init__(
+        self,
+        *,
+        corpus_seed: int = 0,
+        dataset: Any = None,
+        dataset_config: str | None = None,
+        columns: Mapping[str, str] | None = None,
+        max_examples: int | None = None,
+        tokenizer_kind: str = "word",
+        max_vocab: int | None = None,
+        normalize: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        unknown = set(kwargs) - valid_kwargs(type(self))
+        if unknown:  # before any corpus or dataset work
+            raise UnknownEnvKwargError.for_env(type(self).__name__, unknown, valid_kwargs(type(self)) - {"task"})
+        self.from_dataset = dataset is not None
+        self.corpus_seed = int(corpus_seed)
+        if dataset is None:
+            given = {k: v for k, v in (("dataset_config", dataset_config), ("columns", columns),
+                                       ("max_examples", max_examples), ("max_vocab", max_vocab),
+                                       ("normalize", normalize)) if v is not None}
+            if given:
+                raise TaskError(f"{sorted(given)} only apply with dataset=...; the built-in corpus takes "
+                                "corpus_seed (and the env's own options).")
+            task = self.builtin_task(int(corpus_seed))
+            kwargs.setdefault("max_prompt_tokens", self.builtin_prompt_tokens)
+        else:
+            tokenizer = kwargs.get("tokenizer")
+            if tokenizer is not None:  # fail on a bad tokenizer before reading any data
+                kwargs["tokenizer"] = load_tokenizer(tokenizer)
+            task = load_task(
+                dataset, self.task_kind, columns=columns, config=dataset_config,
+                max_examples=max_examples, normalize=tokenizer is None if normalize is None else normalize,
+                template=self.template, max_source_words=self.dataset_source_words, **self.dataset_options(),
+            )
+            if tokenizer is None:
+                kwargs["tokenizer"] = self.data_tokenizer(task, tokenizer_kind, max_vocab)
+            if kwargs.get("max_prompt_tokens") is None:
+                kwargs["max_prompt_tokens"] = self.longest_prompt(task, kwargs["tokenizer"])
+        self._builtin_tokenizer = dataset is None and kwargs.get("tokenizer") is None
+        if kwargs.get("scorer") is None:
+            kwargs["scorer"] = self.make_default_scorer(task)
+        super().__init__(task, **kwargs)
+        if self.from_dataset:
+            self.prompt_table(self.split)  # a prompt that tokenizes to nothing fails here, not mid-run
+
+    # ---- hooks ---------------------------------------------------------------------------------
+    def builtin_task(self, corpus_seed: int) -> Task:
+        """The built-in generated task for ``corpus_seed`` (cache it: ``gym.make`` should be fast)."""
+        raise NotImplementedError
+
+    def dataset_options(self) -> dict[str, Any]:
+        """Extra keyword arguments for :func:`lmgym.datasets.load_task` (e.g. ``direction``)."""
+        return {}
+
+    def make_default_scorer(self, task: Task) -> Any:
+        """The scorer used when ``scorer=None`` (default: the class's ``default_scorer`` name)."""
+        return self.default_scorer
+
+    def prompt_table(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`TokenEnv.prompt_table`, shared per process for built-in corpora.
+
+        With the built-in word-level tokenizer a prompt's ids are a dictionary lookup per word,
+        so the table is built without the HF tokenizer and shared (read-only) by every env of the
+        same corpus: the first ``reset`` of a new env is then instant.
+        """
+        if not self._builtin_tokenizer:
+            return super().prompt_table(split)
+        key = (type(self).__name__, self.task.name, self.corpus_seed, split, self.max_prompt_tokens)
+        table = _SHARED_TABLES.get(key)
+        if table is None:
+            vocab = self.tokenizer.get_vocab()
+            unk = self.tokenizer.unk_token_id
+            examples = self.task.examples(split)
+            P = self.max_prompt_tokens
+            ids = np.full((len(examples), P), self.pad_token_id, np.int64)
+            lengths = np.zeros(len(examples), np.int64)
+            for i, ex in enumerate(examples):
+                row = [vocab.get(w, unk) for w in ex.prompt.split()][:P]
+                ids[i, P - len(row) :] = row
+                lengths[i] = len(row)
+            ids.flags.writeable = False
+            lengths.flags.writeable = False
+            table = _SHARED_TABLES[key] = (ids, lengths)
+        return table
+
+    # ---- dataset helpers -------------------------------------------------------------------------
+    @staticmethod
+    def data_tokenizer(task: Task, kind: str, max_vocab: int | None) -> Any:
+        """A tokenizer built from (or cached for) the task's training prompts and references."""
+        from lmgym.data_tokenizer import tokenizer_from_data
+
+        train = task.examples("train")
+        texts = [ex.prompt for ex in train] + [ref for ex in train for ref in ex.references]
+        return tokenizer_from_data(texts, kind, max_vocab)
+
+    @staticmethod
+    def longest_prompt(task: Task, tokenizer: Any) -> int:
+        """Tokens in the longest prompt of any split, at most :data:`DATASET_MAX_PROMPT_TOKENS`."""
+        tok = load_tokenizer(tokenizer)
+        texts = [ex.prompt for split in task.splits for ex in task.examples(split)]
+        longest = max(len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"])
+        return max(1, min(longest, DATASET_MAX_PROMPT_TOKENS))
+
+    @staticmethod
+    def train_references(task: Task) -> list[str]:
+        """Every reference of the train split (e.g. the corpus a fluency scorer is fit on)."""
+        return [ref for ex in task.examples("train") for ref in ex.references]

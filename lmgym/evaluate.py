@@ -1,0 +1,156 @@
+"""``lmgym eval``: score a baseline agent on an env (mean ± std over episodes).
+
+::
+
+    lmgym eval lmgym/Summarize-v0 --agent oracle --episodes 200
+    lmgym eval Translate-v0 --agent random,dictionary,oracle --episodes 200 --kw direction=xx-en
+    lmgym eval lmgym/Summarize-v0 --agent lead-2 --kw dataset=./my_news.jsonl --json
+
+The same numbers come from :func:`evaluate` in Python. Episodes are reproducible: the first
+``reset`` gets ``seed``, the following ones continue the env's random stream, and the agent is
+seeded with ``seed`` too. Baseline agents live in :mod:`lmgym.agents.baselines` (no torch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from lmgym.errors import ConfigError, LmgymError
+
+
+def full_env_id(env_id: str) -> str:
+    """``"Summarize-v0"`` -> ``"lmgym/Summarize-v0"``; ids with a namespace are kept."""
+    return env_id if "/" in env_id else f"lmgym/{env_id}"
+
+
+def evaluate(
+    env_id: str,
+    agent: Any = "random",
+    episodes: int = 100,
+    seed: int = 0,
+    split: str = "validation",
+    **env_kwargs: Any,
+) -> dict[str, Any]:
+    """Run ``episodes`` episodes of ``agent`` on ``env_id`` and summarize the rewards.
+
+    Args:
+        env_id: a registered id (``"lmgym/Summarize-v0"``; the ``lmgym/`` prefix may be left out).
+        agent: a baseline name (see :func:`lmgym.agents.baselines.make_agent`) or an object with
+            ``reset(obs, info)`` and ``act(obs, info) -> int``.
+        episodes: number of episodes (>= 1).
+        seed: seeds the first ``reset`` and a baseline agent.
+        split: ``"train"``, ``"validation"`` or ``"test"``.
+        **env_kwargs: passed to ``gym.make``.
+
+    Returns:
+        ``{"env", "agent", "split", "seed", "n", "mean", "std", "min", "max", "details",
+        "scores", "seconds"}``; ``std`` is the population standard deviation and ``details`` the
+        mean of each scorer component (for weighted sums).
+    """
+    import gymnasium as gym
+
+    import lmgym  # noqa: F401  (registers the envs)
+    from lmgym.agents.baselines import make_agent, run_episode
+
+    if episodes < 1:
+        raise ConfigError(f"episodes must be >= 1; got {episodes}.")
+    env_id = full_env_id(env_id)
+    env = gym.make(env_id, split=split, **env_kwargs)
+    try:
+        name = agent if isinstance(agent, str) else type(agent).__name__
+        player = make_agent(agent, env, seed=seed) if isinstance(agent, str) else agent
+        start = time.perf_counter()
+        scores: list[float] = []
+        details: dict[str, list[float]] = {}
+        for episode in range(episodes):
+            reward, info = run_episode(env, player, seed=seed if episode == 0 else None)
+            scores.append(reward)
+            for key, value in info.get("score_details", {}).items():
+                details.setdefault(key, []).append(float(value))
+        seconds = time.perf_counter() - start
+    finally:
+        env.close()
+    values = np.asarray(scores, dtype=np.float64)
+    return {
+        "env": env_id, "agent": name, "split": split, "seed": seed, "n": len(scores),
+        "mean": float(values.mean()), "std": float(values.std()), "min": float(values.min()),
+        "max": float(values.max()), "details": {k: float(np.mean(v)) for k, v in details.items()},
+        "scores": scores, "seconds": seconds,
+    }
+
+
+def parse_kwargs(items: Sequence[str]) -> dict[str, Any]:
+    """``["max_new_tokens=40", "direction=xx-en"]`` -> ``{"max_new_tokens": 40, "direction": "xx-en"}``.
+
+    Values are Python literals when they parse as one (numbers, ``None``, lists, dicts), else strings.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--kw expects key=value; got {item!r}.")
+        try:
+            value: Any = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+        out[key.strip()] = value
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``lmgym eval`` argument parser."""
+    parser = argparse.ArgumentParser(prog="lmgym eval", description=__doc__.split("\n\n")[0])
+    parser.add_argument("env", help="env id, e.g. lmgym/Summarize-v0 (the lmgym/ prefix is optional)")
+    parser.add_argument("--agent", default="random",
+                        help="baseline name(s), comma-separated: random, oracle, lead-N, dictionary, template, "
+                             "simple (default: random)")
+    parser.add_argument("--episodes", type=int, default=100, help="episodes per agent (default: 100)")
+    parser.add_argument("--split", default="validation", help="train, validation or test (default: validation)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first reset and the agent (default: 0)")
+    parser.add_argument("--kw", action="append", default=[], metavar="KEY=VALUE",
+                        help="env keyword argument (repeatable), e.g. --kw direction=xx-en")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per agent (without scores)")
+    return parser
+
+
+def format_result(result: dict[str, Any]) -> str:
+    """One human-readable line (plus one per scorer component) for an :func:`evaluate` result."""
+    lines = [f"{result['env']}  {result['agent']:<12} {result['split']}  n={result['n']}  "
+             f"score {result['mean']:.4f} ± {result['std']:.4f}  "
+             f"(min {result['min']:.4f}, max {result['max']:.4f}, {result['seconds']:.1f}s)"]
+    if len(result["details"]) > 1:
+        lines += [f"    {key}: {value:.4f}" for key, value in result["details"].items()]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``lmgym eval``; returns the exit status (0 ok, 2 bad input)."""
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    import gymnasium.error
+
+    from lmgym.agents.baselines import parse_names
+
+    try:
+        kwargs = parse_kwargs(args.kw)
+        for name in parse_names(args.agent):
+            result = evaluate(args.env, name, args.episodes, args.seed, args.split, **kwargs)
+            if args.json:
+                print(json.dumps({k: v for k, v in result.items() if k != "scores"}))
+            else:
+                print(format_result(result))
+    except (LmgymError, gymnasium.error.Error) as exc:
+        print(f"lmgym eval: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
