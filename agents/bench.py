@@ -106,7 +106,17 @@ PRESETS: dict[str, Preset] = {
     # Seconds per run: every agent on every env, short episodes; the tests run parts of it.
     "tiny": Preset(
         name="tiny",
-        agents=("lmgym-ppo-sft", "lmgym-ppo", "sb3-ppo", "sb3-a2c", "sb3-dqn", "random", "oracle", "simple"),
+        agents=(
+            "lmgym-ppo-sft",
+            "lmgym-ppo",
+            "sb3-ppo",
+            "sb3-a2c",
+            "sb3-dqn",
+            "sb3-maskable-ppo",
+            "random",
+            "oracle",
+            "simple",
+        ),
         seeds=(0,),
         budgets={"*": 256},
         env_kwargs={
@@ -116,6 +126,7 @@ PRESETS: dict[str, Preset] = {
         },
         agent_kwargs={
             "sb3-ppo": {**_TINY_SB3, "n_steps": 16},
+            "sb3-maskable-ppo": {**_TINY_SB3, "n_steps": 16},
             "sb3-a2c": {**_TINY_SB3, "n_steps": 4},
             "sb3-dqn": {**_TINY_SB3, "learning_starts": 64, "buffer_size": 1_000},
             "lmgym-ppo": _TINY_LM,

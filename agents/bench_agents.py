@@ -9,6 +9,7 @@ Registered agents:
 
 - ``sb3-ppo``, ``sb3-a2c``, ``sb3-dqn``: stock stable-baselines3 with
   :class:`~lmgym.agents.sb3.TokenFeaturesExtractor` (:func:`~lmgym.agents.sb3.make_sb3_model`);
+- ``sb3-maskable-ppo``: sb3-contrib's ``MaskablePPO`` with :class:`~lmgym.agents.sb3.TokenActionMasker`;
 - ``lmgym-ppo``, ``lmgym-ppo-sft``: ``lmgym train`` (token-level PPO with value head and KL to a
   reference), from the initial model or after an SFT warm start;
 - ``random``, ``oracle``, ``simple``: baselines of :mod:`lmgym.agents.baselines` (no training).
@@ -134,6 +135,7 @@ def sb3_runner(algo: str) -> Callable[[RunSpec], AgentResult]:
             EvalScoreCallback,
             HeldOutEvaluator,
             LmgymMetricsCallback,
+            TokenActionMasker,
             make_sb3_env,
             make_sb3_model,
         )
@@ -143,7 +145,8 @@ def sb3_runner(algo: str) -> Callable[[RunSpec], AgentResult]:
         env = make_sb3_env(spec.env_id, spec.n_envs, seed=spec.seed, env_kwargs=spec.env_kwargs, vec_env=vec_env)
         model = make_sb3_model(algo, env, seed=spec.seed, device=spec.device, **kwargs)
         evaluator = HeldOutEvaluator(spec.env_id, spec.env_kwargs, n_episodes=spec.eval_episodes)
-        evaluation = EvalScoreCallback(evaluator, spec.eval_every)
+        masker = TokenActionMasker.from_env(evaluator.venv) if algo == "maskable_ppo" else None
+        evaluation = EvalScoreCallback(evaluator, spec.eval_every, masker=masker)
         metrics = LmgymMetricsCallback(curve_every=spec.eval_every)
         start = time.perf_counter()
         model.learn(spec.budget, callback=[metrics, evaluation])
@@ -172,6 +175,17 @@ for _algo in ("ppo", "a2c", "dqn"):
             module_missing("stable_baselines3", "pip install lmgym[sb3]"),
         )
     )
+
+
+register_agent(
+    BenchAgent(
+        "sb3-maskable-ppo",
+        "sb3",
+        "sb3-contrib MaskablePPO: PPO that never picks pad/bos/unk, nor EOS as the first token",
+        sb3_runner("maskable_ppo"),
+        module_missing("sb3_contrib", "pip install lmgym[sb3] (or pip install sb3-contrib)"),
+    )
+)
 
 
 # ---- baselines (agents/baselines.py) ----------------------------------------------------------------
@@ -243,7 +257,7 @@ def tokens_per_episode(env_id: str, env_kwargs: dict[str, Any], max_examples: in
 
 
 # Bench defaults of the lmgym agent: TrainConfig's, but sized for minutes per run on a CPU.
-LMGYM_BENCH_DEFAULTS: dict[str, Any] = {"num_envs": 64, "sft_steps": 300, "threads": 1}
+LMGYM_BENCH_DEFAULTS: dict[str, Any] = {"num_envs": 64, "sft_steps": 300}
 
 
 def lmgym_ppo_runner(sft: bool) -> Callable[[RunSpec], AgentResult]:
@@ -256,12 +270,14 @@ def lmgym_ppo_runner(sft: bool) -> Callable[[RunSpec], AgentResult]:
     """
 
     def run(spec: RunSpec) -> AgentResult:
+        import torch
         from transformers.utils import logging as hf_logging
 
         from lmgym.agents.train import TrainConfig, train
 
         hf_logging.disable_progress_bar()  # save_pretrained's shard bars would flood the bench log
-        kwargs = {**LMGYM_BENCH_DEFAULTS, **spec.agent_kwargs}
+        # run_one set torch's threads from `lmgym bench --threads`; train() would otherwise use all cores.
+        kwargs = {**LMGYM_BENCH_DEFAULTS, "threads": torch.get_num_threads(), **spec.agent_kwargs}
         num_envs = int(kwargs["num_envs"])
         iterations = max(1, round(spec.budget / (num_envs * tokens_per_episode(spec.env_id, spec.env_kwargs))))
         with tempfile.TemporaryDirectory(prefix="lmgym-bench-") as out:

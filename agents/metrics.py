@@ -6,8 +6,27 @@ Every record in ``metrics.jsonl`` is one JSON object per line::
     {"phase": "ppo", "step": 3, "reward/mean": 0.41, "objective/kl": 0.8, ...}
 
 ``phase`` is ``"sft"`` (step = optimizer step) or ``"ppo"`` (step = iteration, 1-based); the same
-names go to TensorBoard as scalars (``sft/...`` and the PPO namespaces ``reward/``, ``objective/``,
-``losses/``, ``policy/``, ``value/``, ``episode/``, ``charts/``, ``eval/``, ``time/``).
+names go to TensorBoard as scalars. With several processes every value is the mean over processes.
+
+SFT (every ``log_every`` steps): ``sft/loss`` (token cross-entropy), ``sft/token_accuracy`` (greedy
+next-token accuracy on the references), ``sft/learning_rate``.
+
+PPO (every iteration):
+
+- ``reward/mean``, ``reward/std``, ``reward/min``, ``reward/max``: the env's score of the sampled
+  episodes; ``reward/total``: score minus the KL penalty, summed over tokens;
+- ``objective/kl``: sum over tokens of ``logp - ref_logp`` (KL to the reference per sequence),
+  ``objective/kl_per_token``, ``objective/kl_coef`` (the coefficient used this iteration),
+  ``objective/kl_penalty`` (``kl_coef * kl``);
+- ``losses/policy``, ``losses/value``, ``losses/entropy``, ``losses/total``: means over minibatch steps;
+- ``policy/approx_kl`` (``mean((r - 1) - log r)``), ``policy/clipfrac``, ``policy/ratio``,
+  ``policy/grad_norm`` (before clipping), ``policy/epochs`` (epochs run; fewer after an early stop);
+- ``value/mean``, ``value/returns``, ``value/explained_variance``, ``value/clipfrac``;
+- ``episode/length`` (tokens, EOS included), ``episode/eos_rate`` (ended by EOS, not the limit);
+- ``charts/tokens_per_s`` (rollout tokens per second, all processes), ``charts/episodes``
+  (cumulative), ``charts/learning_rate``, ``charts/iteration_s``; ``time/rollout_s``, ``time/update_s``;
+- ``eval/score`` (task metric), ``eval/reward``, ``eval/kl`` (exact KL to the reference along the
+  greedy completion), ``eval/length``: on evaluation iterations only (greedy, validation split).
 """
 
 from __future__ import annotations
@@ -105,8 +124,14 @@ class MetricsLogger:
             self.writer = None
 
 
-def plot_learning_curve(records: Sequence[dict[str, Any]], path: str | os.PathLike, title: str = "") -> bool:
+def plot_learning_curve(
+    records: Sequence[dict[str, Any]], path: str | os.PathLike, title: str = "", start_score: float | None = None,
+    start_name: str = "start",
+) -> bool:
     """Plot PPO training reward, validation score and KL per iteration to a PNG.
+
+    ``start_score`` (the validation score of the policy PPO starts from) is drawn at iteration 0
+    and as a dashed line, so the gain over it is visible.
 
     Returns:
         ``False`` (and writes nothing) when matplotlib is missing or there are no PPO records.
@@ -129,6 +154,9 @@ def plot_learning_curve(records: Sequence[dict[str, Any]], path: str | os.PathLi
     fig, (ax_r, ax_kl) = plt.subplots(1, 2, figsize=(10, 3.8))
     ax_r.plot(*series("reward/mean"), label="train reward (sampled)", alpha=0.8)
     steps, score = series("eval/score")
+    if start_score is not None:
+        steps, score = [0, *steps], [start_score, *score]
+        ax_r.axhline(start_score, color="gray", ls="--", lw=1, label=f"{start_name} (validation)")
     if steps:
         ax_r.plot(steps, score, "o-", label="validation score (greedy)")
     ax_r.set_xlabel("PPO iteration")

@@ -101,6 +101,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
     """
     config.validate()
     t_start = time.perf_counter()
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # save/load shard bars would clutter the training output
     accelerator = make_accelerator(config)
     world = accelerator.num_processes
     torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // world))
@@ -130,11 +133,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
     # ---- the policy PPO starts from: built (+ SFT), or reloaded on resume -----------------------------
     resumed = config.resume is not None and os.path.isdir(ref_dir) and do_ppo
-    if resumed:
-        policy = PolicyWithValue.from_pretrained(ref_dir)
-    else:
-        policy = build_policy(config.model, proto.tokenizer, max_positions, n_layer=config.n_layer,
-                              n_embd=config.n_embd, n_head=config.n_head, seed=config.seed)
+    policy = build_policy(ref_dir if resumed else config.model, proto.tokenizer, max_positions,
+                          n_layer=config.n_layer, n_embd=config.n_embd, n_head=config.n_head, seed=config.seed)
     policy.to(accelerator.device)
     if do_sft and not resumed:
         data = build_sft_data(proto, "train", config.sft_max_examples)
@@ -212,7 +212,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
         summary = {k: results[k] for k in ("before", "after", "wall_time_s")}
         write_atomic(os.path.join(run_dir, RESULTS_JSON),
                      json.dumps(_to_json({**summary, "names": names, "config": asdict(config)}), indent=1))
-        plot_learning_curve(read_metrics(logger.path), os.path.join(run_dir, CURVE_PNG), title=config.env)
+        plot_learning_curve(read_metrics(logger.path), os.path.join(run_dir, CURVE_PNG), title=config.env,
+                            start_score=before.get("score"), start_name=names[0])
     results["wall_time_s"] = time.perf_counter() - t_start
     logger.close()
     envs.close()

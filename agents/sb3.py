@@ -30,6 +30,7 @@ held-out episodes.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections import deque
 from collections.abc import Callable
@@ -48,6 +49,8 @@ from torch import nn
 from lmgym.agents.sb3_env import (
     HeldOutEvaluator,
     LmgymVecEnv,
+    TokenActionMasker,
+    TokenActionMaskWrapper,
     evaluate_policy_scores,
     make_native_vec_env,
     make_sb3_env,
@@ -60,16 +63,20 @@ __all__ = [
     "HeldOutEvaluator",
     "LmgymMetricsCallback",
     "LmgymVecEnv",
+    "TokenActionMaskWrapper",
+    "TokenActionMasker",
     "TokenFeaturesExtractor",
     "evaluate_policy_scores",
     "make_native_vec_env",
     "make_sb3_env",
     "make_sb3_model",
+    "masked_predict",
     "token_policy_kwargs",
     "unbatch_infos",
 ]
 
 SB3_ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "dqn": DQN}
+CONTRIB_ALGOS = ("maskable_ppo",)  # sb3-contrib, imported on use
 ARCHS = ("transformer", "gru", "mlp")
 
 
@@ -215,6 +222,26 @@ SB3_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+def _maskable_ppo() -> type[BaseAlgorithm]:
+    try:
+        from sb3_contrib import MaskablePPO
+    except ImportError as exc:
+        raise ImportError(
+            "MaskablePPO needs sb3-contrib: pip install lmgym[sb3] (or pip install sb3-contrib)."
+        ) from exc
+    return MaskablePPO
+
+
+def masked_predict(model: BaseAlgorithm, masker: TokenActionMasker | None = None) -> Callable[..., np.ndarray]:
+    """Greedy batched ``obs -> actions`` for ``model``, passing action masks when it takes them."""
+    if masker is None or "action_masks" not in inspect.signature(model.predict).parameters:
+        return lambda obs: model.predict(obs, deterministic=True)[0]
+    return lambda obs: model.predict(obs, deterministic=True, action_masks=masker(obs))[0]
+
+
+SB3_DEFAULTS["maskable_ppo"] = SB3_DEFAULTS["ppo"]
+
+
 def make_sb3_model(
     algo: str,
     env: VecEnv,
@@ -228,7 +255,8 @@ def make_sb3_model(
     """A stock SB3 ``PPO``/``A2C``/``DQN`` with :class:`TokenFeaturesExtractor` and lmgym defaults.
 
     Args:
-        algo: ``"ppo"``, ``"a2c"`` or ``"dqn"``.
+        algo: ``"ppo"``, ``"a2c"``, ``"dqn"`` or ``"maskable_ppo"`` (sb3-contrib's ``MaskablePPO``, with
+            the masks of :class:`TokenActionMasker`; needs ``pip install sb3-contrib``).
         env: from :func:`make_sb3_env`.
         seed: SB3 seed (torch, numpy and env seeds).
         extractor: keyword arguments of :func:`token_policy_kwargs`.
@@ -237,16 +265,17 @@ def make_sb3_model(
         **algo_kwargs: override :data:`SB3_DEFAULTS` or pass any other constructor argument.
     """
     key = algo.lower()
-    if key not in SB3_ALGOS:
-        raise ValueError(f"Unknown SB3 algorithm {algo!r}; choose from {sorted(SB3_ALGOS)}.")
+    if key not in SB3_ALGOS and key not in CONTRIB_ALGOS:
+        raise ValueError(f"Unknown SB3 algorithm {algo!r}; choose from {sorted([*SB3_ALGOS, *CONTRIB_ALGOS])}.")
+    algo_class = SB3_ALGOS.get(key) or _maskable_ppo()
     kwargs = {**SB3_DEFAULTS[key], **algo_kwargs}
     user_policy_kwargs = {**SB3_DEFAULTS[key].get("policy_kwargs", {}), **algo_kwargs.get("policy_kwargs", {})}
-    if key == "ppo":
+    if key in ("ppo", "maskable_ppo"):
         # SB3 needs the rollout (n_steps * n_envs) to be a multiple of batch_size for full batches.
         kwargs["batch_size"] = min(kwargs["batch_size"], kwargs["n_steps"] * env.num_envs)
     kwargs.pop("policy_kwargs", None)
     policy_kwargs = {**token_policy_kwargs(**(extractor or {})), **user_policy_kwargs}
-    return SB3_ALGOS[key](
+    return algo_class(
         "MultiInputPolicy",
         env,
         policy_kwargs=policy_kwargs,
@@ -325,11 +354,17 @@ class EvalScoreCallback(BaseCallback):
     Args:
         evaluator: a :class:`HeldOutEvaluator` (or any ``predict -> scores`` callable).
         eval_every: env steps between evaluations.
+        masker: action masks for models that take them (``MaskablePPO``).
     """
 
-    def __init__(self, evaluator: Callable[[Callable[..., np.ndarray]], list[float]], eval_every: int) -> None:
+    def __init__(
+        self,
+        evaluator: Callable[[Callable[..., np.ndarray]], list[float]],
+        eval_every: int,
+        masker: TokenActionMasker | None = None,
+    ) -> None:
         super().__init__()
-        self.evaluator, self.eval_every = evaluator, max(1, int(eval_every))
+        self.evaluator, self.eval_every, self.masker = evaluator, max(1, int(eval_every)), masker
         self.curve: list[tuple[int, float]] = []
         self.eval_time = 0.0
         self._next = 0
@@ -337,7 +372,7 @@ class EvalScoreCallback(BaseCallback):
     def evaluate(self) -> float:
         """Evaluate now and append a curve point."""
         start = time.perf_counter()
-        scores = self.evaluator(lambda obs: self.model.predict(obs, deterministic=True)[0])
+        scores = self.evaluator(masked_predict(self.model, self.masker))
         self.eval_time += time.perf_counter() - start
         score = float(np.mean(scores))
         self.curve.append((int(self.num_timesteps), score))

@@ -41,6 +41,8 @@ NATIVE_FROM_N_ENVS = 16  # measured crossover of the native adapter vs DummyVecE
 __all__ = [
     "HeldOutEvaluator",
     "LmgymVecEnv",
+    "TokenActionMaskWrapper",
+    "TokenActionMasker",
     "make_native_vec_env",
     "make_sb3_env",
     "unbatch_infos",
@@ -88,6 +90,63 @@ def make_native_vec_env(
     )
 
 
+class TokenActionMasker:
+    """Which next tokens are valid, computed from observations (for sb3-contrib's ``MaskablePPO``).
+
+    Never valid: the special tokens no completion uses (``pad``, ``bos``, ``unk``). EOS is not valid
+    as the first token (it would end the episode with an empty completion). Everything else is.
+
+    Args:
+        vocab_size: ``V``, the size of ``Discrete(V)``.
+        eos_token_id: the EOS id.
+        never: ids that are never valid.
+    """
+
+    def __init__(self, vocab_size: int, eos_token_id: int, never: Sequence[int] = ()) -> None:
+        self.eos = int(eos_token_id)
+        self.base = np.ones(int(vocab_size), bool)
+        self.base[[int(i) for i in never if int(i) != self.eos]] = False
+
+    @classmethod
+    def from_env(cls, env: Any) -> TokenActionMasker:
+        """The masker of an lmgym env (single, batched or wrapped): its tokenizer's special ids."""
+        base = getattr(env, "unwrapped", env)
+        base = getattr(base, "env", base)  # a BatchedTokenEnv's prototype env
+        tok = base.tokenizer
+        never = [i for i in (tok.pad_token_id, tok.bos_token_id, tok.unk_token_id) if i is not None]
+        return cls(base.vocab_size, base.eos_token_id, never)
+
+    def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        """``(N, V)`` boolean masks for a batch of observations (``(V,)`` for a single one)."""
+        step = np.asarray(obs["step"])
+        masks = np.broadcast_to(self.base, (*step.shape[:-1], self.base.size)).copy()
+        masks[..., self.eos] &= step[..., 0] > 0
+        return masks
+
+
+class TokenActionMaskWrapper(gym.Wrapper):
+    """Adds ``action_masks()`` (see :class:`TokenActionMasker`) to a single lmgym env."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.masker = TokenActionMasker.from_env(env)
+        self._obs: dict[str, np.ndarray] | None = None
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        self._obs, info = self.env.reset(**kwargs)
+        return self._obs, info
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        self._obs, *rest = self.env.step(action)
+        return (self._obs, *rest)
+
+    def action_masks(self) -> np.ndarray:
+        """``(V,)`` mask of the valid next tokens."""
+        if self._obs is None:
+            raise RuntimeError("Call reset() before action_masks().")
+        return self.masker(self._obs)
+
+
 class LmgymVecEnv(VecEnv):
     """An SB3 ``VecEnv`` over lmgym's native batched vector env.
 
@@ -97,7 +156,8 @@ class LmgymVecEnv(VecEnv):
     env's info dict, sets ``TimeLimit.truncated``, and keeps the reset infos in ``reset_infos``.
 
     Attribute access (``get_attr``, ``env_method``) goes to the batched env when it has the name,
-    else to its prototype single env (shared task, tokenizer and scorer), once per index.
+    else to its prototype single env (shared task, tokenizer and scorer), once per index; the one
+    exception is ``action_masks`` (:class:`TokenActionMasker`), computed per slot for ``MaskablePPO``.
 
     Args:
         venv: a ``BatchedTokenEnv`` built with ``autoreset_mode="same_step"``.
@@ -109,6 +169,8 @@ class LmgymVecEnv(VecEnv):
             raise ValueError(f"LmgymVecEnv needs a vector env with autoreset_mode='same_step'; got {mode!r}.")
         self.venv = venv
         self._actions: np.ndarray | None = None
+        self._obs: dict[str, np.ndarray] | None = None
+        self.masker = TokenActionMasker.from_env(venv)
         super().__init__(venv.num_envs, venv.single_observation_space, venv.single_action_space)
         self.spec = getattr(venv, "spec", None)
 
@@ -116,6 +178,7 @@ class LmgymVecEnv(VecEnv):
         seeds = self._seeds if any(s is not None for s in self._seeds) else None
         options = self._options[0] if self._options[0] else None
         obs, infos = self.venv.reset(seed=seeds, options=options)
+        self._obs = obs
         self.reset_infos = unbatch_infos(infos, self.num_envs)
         self._reset_seeds()
         self._reset_options()
@@ -128,7 +191,7 @@ class LmgymVecEnv(VecEnv):
         if self._actions is None:
             raise RuntimeError("step_wait() called without step_async().")
         obs, rewards, terminated, truncated, infos = self.venv.step(self._actions)
-        self._actions = None
+        self._actions, self._obs = None, obs
         dones = np.logical_or(terminated, truncated)
         out: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         if dones.any():
@@ -159,8 +222,16 @@ class LmgymVecEnv(VecEnv):
             return [indices]
         return list(indices)
 
+    def action_masks(self) -> np.ndarray:
+        """``(num_envs, V)`` masks of the valid next tokens (:class:`TokenActionMasker`)."""
+        if self._obs is None:
+            raise RuntimeError("Call reset() before action_masks().")
+        return self.masker(self._obs)
+
     def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
         """The attribute of the batched env (or its prototype env), once per index."""
+        if attr_name == "action_masks":
+            return [self.action_masks] * len(self._indices(indices))
         if attr_name == "render_mode":
             return [getattr(self.venv, "render_mode", None)] * len(self._indices(indices))
         value = getattr(self._target(attr_name), attr_name)
@@ -172,6 +243,8 @@ class LmgymVecEnv(VecEnv):
 
     def env_method(self, method_name: str, *method_args: Any, indices: Any = None, **method_kwargs: Any) -> list[Any]:
         """Call a method of the prototype env (or batched env) once per index."""
+        if method_name == "action_masks":
+            return list(self.action_masks()[self._indices(indices)])
         method = getattr(self._target(method_name), method_name)
         return [method(*method_args, **method_kwargs) for _ in self._indices(indices)]
 
@@ -186,7 +259,7 @@ class LmgymVecEnv(VecEnv):
 
 def _single_env_fn(env_id: str, env_kwargs: dict[str, Any], monitor: bool) -> Callable[[], gym.Env]:
     def make() -> gym.Env:
-        env = gym.make(env_id, **env_kwargs)
+        env = TokenActionMaskWrapper(gym.make(env_id, **env_kwargs))
         return Monitor(env) if monitor else env
 
     return make

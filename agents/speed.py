@@ -14,7 +14,7 @@
 
 a, b, c and f share the model, ``N``, ``P`` and ``R``; the EOS logit is masked (a hook on the LM head)
 so every path writes exactly ``N x R`` tokens. Timed blocks alternate (a, b, a, b...; native, sync...)
-``repeats`` times and the fastest counts: the machine is shared, so the ratios are what count.
+``repeats`` times (d: once per episode) and the fastest counts: the machine is shared, so ratios count.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import shlex
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,13 @@ import numpy as np
 import torch
 
 import lmgym  # noqa: F401  (registers the envs)
+from lmgym.agents.policy import build_policy, position_ids_from_mask
+from lmgym.agents.ppo import PPOTrainer
+from lmgym.agents.ppo_math import compute_gae, masked_whiten, token_rewards
+from lmgym.agents.reference import ReferenceModel
+from lmgym.agents.rollout import SamplingConfig, collect_rollout, sample_tokens
+from lmgym.agents.runner import make_accelerator
+from lmgym.agents.train import TrainConfig
 from lmgym.errors import ConfigError, LmgymError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +96,7 @@ class SpeedConfig:
     repeats: int = 3
     """Alternating rounds of a and b; the fastest of each is kept."""
     env_steps: int = 640
-    """Vector-env steps per env in d."""
+    """Vector-env steps per env in d (whole episode cycles, at least one)."""
     sections: tuple[str, ...] = SECTIONS
     """Sections to run (all by default)."""
     out: str = "leaderboards/speed"
@@ -146,7 +154,7 @@ def machine_info(device: torch.device) -> dict[str, Any]:
     cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")),
                platform.processor() or platform.machine())
     info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "device": str(device)}
+            "transformers": transformers.__version__, "device": str(device), "load_avg_start": os.getloadavg()[0]}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
@@ -155,15 +163,12 @@ def machine_info(device: torch.device) -> dict[str, Any]:
 def git_commit() -> dict[str, Any]:
     """The checkout's commit and whether tracked files have uncommitted changes (``None`` outside git)."""
 
-    def git(*args: str) -> str | None:
-        try:
-            return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10,
-                                  check=True).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return None
-
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": git("rev-parse", "HEAD"), "dirty": None if status is None else bool(status)}
+    try:
+        run = lambda *args: subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10,
+                                           check=True).stdout.strip()
+        return {"commit": run("rev-parse", "HEAD"), "dirty": bool(run("status", "--porcelain", "--untracked-files=no"))}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
 
 
 # ---- the setup shared by a, b, c, e, f --------------------------------------------------------------------
@@ -187,12 +192,6 @@ class Setup:
 
 def build_setup(cfg: SpeedConfig) -> Setup:
     """Build the env, a policy of the config's size (EOS masked), its full-copy reference and accelerator."""
-    from lmgym.agents.policy import build_policy
-    from lmgym.agents.reference import ReferenceModel
-    from lmgym.agents.rollout import SamplingConfig
-    from lmgym.agents.runner import make_accelerator
-    from lmgym.agents.train import TrainConfig
-
     if cfg.dtype not in DTYPES:
         raise ConfigError(f"dtype must be one of {sorted(DTYPES)}; got {cfg.dtype!r}.")
     train_config = TrainConfig(env=cfg.env, num_envs=cfg.num_envs, n_layer=cfg.n_layer, n_embd=cfg.n_embd,
@@ -230,8 +229,6 @@ def run_generate(s: Setup, obs: dict[str, np.ndarray]) -> dict[str, Any]:
 
 def run_rollout(s: Setup) -> tuple[dict[str, Any], Any, torch.Tensor]:
     """Section b: env + KV-cached rollout + reference log-probs; returns timings, rollout, reference log-probs."""
-    from lmgym.agents.rollout import collect_rollout
-
     sampling, out = s.sampling, {}
     generator = torch.Generator(device=s.device).manual_seed(s.cfg.seed)
     with timed(s.device, out, "rollout_s"), s.accelerator.autocast():
@@ -250,9 +247,6 @@ def run_rollout(s: Setup) -> tuple[dict[str, Any], Any, torch.Tensor]:
 
 def run_recompute(s: Setup) -> dict[str, Any]:
     """Section c: step the env with one full forward over prompt + response-so-far per token (no cache)."""
-    from lmgym.agents.policy import position_ids_from_mask
-    from lmgym.agents.rollout import sample_tokens
-
     sampling, dev, out, steps = s.sampling, s.device, {}, 0
     generator = torch.Generator(device=dev).manual_seed(s.cfg.seed)
     with timed(dev, out), torch.no_grad(), s.accelerator.autocast():
@@ -269,7 +263,8 @@ def run_recompute(s: Setup) -> dict[str, Any]:
             logits = s.policy.cut_logits(lm.logits[:, -1])  # (N, V)
             s.policy.values_from_hidden(lm.hidden_states[-1][:, -1])  # (N,) the value PPO would store
             token = sample_tokens(logits, sampling, generator)  # (N,)
-            torch.log_softmax(logits.float(), -1).gather(-1, token[:, None])  # the log-prob PPO would store
+            logp = torch.log_softmax(logits.float() / (sampling.temperature or 1.0), -1)  # (N, V)
+            logp.gather(-1, token[:, None])  # the log-prob PPO would store
             obs, _, term, trunc, _ = s.envs.step(token.cpu().numpy())
             active &= ~(term | trunc)
             steps += 1
@@ -280,50 +275,51 @@ def run_recompute(s: Setup) -> dict[str, Any]:
 
 
 # ---- d: env-only --------------------------------------------------------------------------------------------
-def run_env(env_id: str, num_envs: int, steps: int, seed: int, repeats: int = 1, **env_kwargs: Any) -> dict:
+def run_env(env_id: str, num_envs: int, steps: int, seed: int, **env_kwargs: Any) -> dict[str, Any]:
     """Section d: slot-steps/s of the native vector env vs ``SyncVectorEnv`` (both autoreset on the next step).
 
-    Both get the same random non-special actions; after one whole warm-up episode (prompt tables,
-    scorers) they alternate ``repeats`` timed blocks of ``steps`` steps; the fastest block counts, and
-    ``episodes``/``total_reward`` add up all blocks (the same for both when the envs agree).
+    Both get the same random non-special actions. After one warm-up episode (prompt tables, scorers)
+    they alternate timed blocks of one episode cycle (``R`` steps and the restart step) for about
+    ``steps`` steps; the fastest block of each counts (short blocks filter out other processes' bursts).
+    ``episodes`` and ``total_reward`` add up all blocks: the same for both when the envs agree.
     """
     envs = {"native": gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **env_kwargs),
             "sync": gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", **env_kwargs)}
     proto = envs["native"].env
     words = np.setdiff1d(np.arange(proto.vocab_size), proto.tokenizer.all_special_ids)
-    R = proto.max_new_tokens
-    actions = np.random.default_rng(seed).choice(words, size=(R + 1 + repeats * steps, num_envs))
-    out: dict[str, Any] = {"env": env_id, "scorer": proto.scorer.name, "num_envs": num_envs, "steps": steps,
-                           "episode_tokens": R}
+    cycle = proto.max_new_tokens + 1
+    blocks = max(1, math.ceil(steps / cycle))
+    actions = np.random.default_rng(seed).choice(words, size=(1 + blocks, cycle, num_envs))
+    out: dict[str, Any] = {"env": env_id, "scorer": proto.scorer.name, "num_envs": num_envs, "blocks": blocks,
+                           "episode_tokens": proto.max_new_tokens}
     for name, env in envs.items():
-        out[name] = {"seconds": math.inf, "episodes": 0, "total_reward": 0.0}
+        out[name] = {"seconds": math.inf, "total_seconds": 0.0, "episodes": 0, "total_reward": 0.0}
         env.reset(seed=seed)
-        for a in actions[: R + 1]:
+        for a in actions[0]:
             env.step(a)
-    for k in range(repeats):
+    for block in actions[1:]:
         for name, env in envs.items():
-            block: dict[str, float] = {}
-            with timed(torch.device("cpu"), block):
-                for a in actions[R + 1 + k * steps : R + 1 + (k + 1) * steps]:
+            row, t = out[name], {}
+            with timed(torch.device("cpu"), t):
+                for a in block:
                     _, r, term, trunc, _ = env.step(a)
                     done = term | trunc
-                    out[name]["episodes"] += int(done.sum())
-                    out[name]["total_reward"] += float(r[done].sum())
-            out[name]["seconds"] = min(out[name]["seconds"], block["seconds"])
-    for name in envs:
-        out[name]["steps_per_s"] = num_envs * steps / out[name]["seconds"]
-    for env in envs.values():
+                    row["episodes"] += int(done.sum())
+                    row["total_reward"] += float(r[done].sum())
+            row["seconds"] = min(row["seconds"], t["seconds"])
+            row["total_seconds"] += t["seconds"]
+    for name, env in envs.items():
+        out[name]["steps_per_s"] = num_envs * cycle / out[name]["seconds"]  # fastest block
+        out[name]["mean_steps_per_s"] = num_envs * cycle * blocks / out[name]["total_seconds"]
         env.close()
     out["ratio"] = out["native"]["steps_per_s"] / out["sync"]["steps_per_s"]
+    out["mean_ratio"] = out["native"]["mean_steps_per_s"] / out["sync"]["mean_steps_per_s"]
     return out
 
 
 # ---- e: memory ------------------------------------------------------------------------------------------------
 def run_memory(s: Setup, ro: Any) -> dict[str, Any]:
     """Section e: tensor bytes (and CUDA peak) of policy + value + reference, full copy vs LoRA-disabled."""
-    from lmgym.agents.policy import build_policy
-    from lmgym.agents.reference import ReferenceModel
-
     cfg, cuda = s.cfg, s.device.type == "cuda"
     out: dict[str, Any] = {}
     for variant in ("full_copy", "lora"):
@@ -337,7 +333,9 @@ def run_memory(s: Setup, ro: Any) -> dict[str, Any]:
         policy.to(s.device).eval()
         out["one_model_bytes"] = tensor_bytes(policy.model)
         if variant == "lora":
-            policy.add_lora(r=cfg.lora_r)
+            with warnings.catch_warnings():  # peft notes that GPT-2's Conv1D needs fan_in_fan_out (and sets it)
+                warnings.simplefilter("ignore", UserWarning)
+                policy.add_lora(r=cfg.lora_r)
             policy.to(s.device)
         reference = ReferenceModel(policy)
         total = tensor_bytes(policy, *([reference.model] if reference.model is not None else []))
@@ -356,9 +354,6 @@ def run_memory(s: Setup, ro: Any) -> dict[str, Any]:
 # ---- f: one PPO update ----------------------------------------------------------------------------------------
 def run_update(s: Setup, ro: Any, ref_logprobs: torch.Tensor) -> dict[str, Any]:
     """Section f: one PPO update (``epochs x minibatches`` forward/backward steps) on the rollout of b."""
-    from lmgym.agents.ppo import PPOTrainer
-    from lmgym.agents.ppo_math import compute_gae, masked_whiten, token_rewards
-
     cfg = s.train_config
     trainer = PPOTrainer(cfg, s.policy, s.reference, s.envs, s.accelerator)
     mask = ro.response_mask.float()
@@ -381,16 +376,15 @@ def run(cfg: SpeedConfig, command: str = "", log: Callable[[str], None] = print)
     """Run the selected sections with ``cfg.threads`` torch threads; returns what goes into the JSON."""
     if set(cfg.sections) - set(SECTIONS):
         raise ConfigError(f"Unknown sections {sorted(set(cfg.sections) - set(SECTIONS))}; choose from {SECTIONS}.")
-    threads = torch.get_num_threads()
+    threads, t_start = torch.get_num_threads(), time.perf_counter()
     torch.set_num_threads(cfg.threads)
     try:
-        return _run(cfg, command, log)
+        return _run(cfg, command, log, t_start)
     finally:
         torch.set_num_threads(threads)
 
 
-def _run(cfg: SpeedConfig, command: str, log: Callable[[str], None]) -> dict[str, Any]:
-    t_start = time.perf_counter()
+def _run(cfg: SpeedConfig, command: str, log: Callable[[str], None], t_start: float) -> dict[str, Any]:
     s = build_setup(cfg)
     lm, want, sec = s.policy.model.config, set(cfg.sections), {}
     obs, _ = s.envs.reset(seed=cfg.seed)
@@ -411,9 +405,8 @@ def _run(cfg: SpeedConfig, command: str, log: Callable[[str], None]) -> dict[str
     if "d" in want:  # each env as shipped, then with a cheap scorer: the env machinery alone
         for key, env_id, kw in (("summarize", cfg.env, {"max_prompt_tokens": P, "max_new_tokens": R}),
                                 ("copy", "lmgym/Copy-v0", {})):  # Copy: short episodes, scoring-heavy
-            sec.setdefault("d", {})[key] = run_env(env_id, N, cfg.env_steps, cfg.seed, cfg.repeats, **kw)
-            sec["d"][f"{key}_machinery"] = run_env(env_id, N, cfg.env_steps, cfg.seed, cfg.repeats, scorer="length",
-                                                   **kw)
+            sec.setdefault("d", {})[key] = run_env(env_id, N, cfg.env_steps, cfg.seed, **kw)
+            sec["d"][f"{key}_machinery"] = run_env(env_id, N, cfg.env_steps, cfg.seed, scorer="length", **kw)
     if want & {"a", "b", "e", "f"}:
         if "a" in want:  # warm-up (lazy inits, allocator), then a and b alternate: load changes hit both alike
             run_generate(s, obs)
@@ -437,7 +430,7 @@ def _run(cfg: SpeedConfig, command: str, log: Callable[[str], None]) -> dict[str
         value = res["ratios"].get(name)
         met = None if value is None else bool(value >= bound if op == ">=" else value <= bound)
         res["targets"][name] = {"op": op, "bound": bound, "value": value, "met": met}
-    res["wall_s"] = time.perf_counter() - t_start
+    res["wall_s"], res["machine"]["load_avg_end"] = time.perf_counter() - t_start, os.getloadavg()[0]
     return res
 
 
@@ -473,13 +466,18 @@ def format_markdown(res: dict[str, Any]) -> str:
         f"{sz['prompt_real_tokens_mean']:.0f} real tokens), R = {sz['new_tokens']} new tokens (context "
         f"{sz['context']}); {lm['type']} {lm['n_layer']} layers x {lm['n_embd']}, {lm['n_head']} heads, vocab "
         f"{lm['vocab_size']}, {lm['parameters']:,} parameters",
-        f"- machine: {m['cpu']}, {m['cores']} cores; device {m['device']} {m.get('gpu', '')}; {cfg['dtype']}, "
+        f"- machine: {m['cpu']}, {m['cores']} cores (load average {m['load_avg_start']:.1f} at start, "
+        f"{m['load_avg_end']:.1f} at end); device {m['device']} {m.get('gpu', '')}; {cfg['dtype']}, "
         f"{cfg['threads']} torch threads; torch {m['torch']}, transformers {m['transformers']}",
         f"- git {res['git']['commit']}{' + uncommitted changes' if res['git']['dirty'] else ''}; seed "
         f"{res['seeds']['seed']}; wall time {res['wall_s']:.0f} s. Absolute numbers are noisy (shared machine); "
         "the ratios, measured side by side in one run, are what count.",
-        "", "| | measurement | seconds | tokens/s or steps/s | ratio |", "|---|---|---:|---:|---|",
     ]
+    if max(m["load_avg_start"], m["load_avg_end"]) > m["cores"] - 0.5:
+        lines.append("- **busy machine** (load average near or above the cores): other processes shared the CPUs; "
+                     "with more than one torch thread, oversubscription slows the many small kernels of decoding far "
+                     "more than big ones. Rerun on an idle machine or with `--threads 1`.")
+    lines += ["", "| | measurement | seconds | tokens/s or steps/s | ratio |", "|---|---|---:|---:|---|"]
 
     def row(key: str, what: str, seconds: float | None = None, rate: float | None = None, ratio: str = "") -> None:
         cells = ["" if seconds is None else f"{seconds:.3f}", "" if rate is None else f"{rate:,.0f}"]
@@ -499,7 +497,7 @@ def format_markdown(res: dict[str, Any]) -> str:
     for d in sec.get("d", {}).values():
         what = f"`{d['env']}` scorer `{d['scorer']}`, {d['num_envs']} envs, {d['episode_tokens']}-token episodes"
         row("d", f"{what}, native", d["native"]["seconds"], d["native"]["steps_per_s"],
-            f"native/sync = {d['ratio']:.1f}")
+            f"native/sync = {d['ratio']:.1f} (all blocks {d['mean_ratio']:.1f})")
         row("d", f"{what}, sync", d["sync"]["seconds"], d["sync"]["steps_per_s"])
     for name in ("full_copy", "lora") if "e" in sec else ():
         e, peak = sec["e"], sec["e"][name].get("cuda_max_allocated")

@@ -74,6 +74,13 @@ class AgentRow:
     wall_times: tuple[float, ...]
     tokens_per_s: tuple[float, ...]
     steps: tuple[int, ...]
+    variant: str = ""
+    """What a generic agent resolved to on this env (e.g. ``simple`` -> ``lead-2``)."""
+
+    @property
+    def label(self) -> str:
+        """The agent name, with its variant when it has one."""
+        return f"{self.agent} ({self.variant})" if self.variant and self.variant != self.agent else self.agent
 
     @property
     def mean(self) -> float:
@@ -130,6 +137,7 @@ def _rows(records: Sequence[dict[str, Any]]) -> list[AgentRow]:
                 wall_times=tuple(float(r["wall_time_s"]) for r in runs if r.get("wall_time_s") is not None),
                 tokens_per_s=tuple(float(r["tokens_per_s"]) for r in runs if r.get("tokens_per_s")),
                 steps=tuple(int(r.get("steps", 0)) for r in runs),
+                variant=str((runs[0].get("extra") or {}).get("baseline", "")),
             )
         )
     return sorted(rows, key=lambda row: (-row.mean, row.agent))
@@ -205,6 +213,7 @@ def plot_curves(env_id: str, records: Sequence[dict[str, Any]], path: str | os.P
     except ImportError:
         return False
     by_agent: dict[str, list[Any]] = defaultdict(list)
+    baselines = {r["agent"] for r in records if r.get("agent_kind") == "baseline"}  # flat: dashed
     for r in records:
         if r.get("curve"):
             by_agent[r["agent"]].append(r["curve"])
@@ -214,7 +223,8 @@ def plot_curves(env_id: str, records: Sequence[dict[str, Any]], path: str | os.P
         if not xs:
             continue
         n = len(by_agent[agent])
-        (line,) = ax.plot(xs, means, marker="o", markersize=3, label=f"{agent} (n={n})")
+        style = {"linestyle": "--"} if agent in baselines else {"marker": "o", "markersize": 3}
+        (line,) = ax.plot(xs, means, label=f"{agent} (n={n})", **style)
         ax.fill_between(
             xs,
             [m - s for m, s in zip(means, stds, strict=True)],
@@ -247,6 +257,18 @@ def _machines(records: Sequence[dict[str, Any]]) -> list[str]:
         if text not in seen:
             seen.append(text)
     return seen
+
+
+def _agent_settings(records: Sequence[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """``(agent, kind, settings text)`` per agent; different settings across runs are listed with ``;``."""
+    seen: dict[str, list[str]] = defaultdict(list)
+    kinds: dict[str, str] = {}
+    for r in records:
+        text = json.dumps(r.get("agent_config") or {}, sort_keys=True)
+        kinds[r["agent"]] = str(r.get("agent_kind", ""))
+        if text not in seen[r["agent"]]:
+            seen[r["agent"]].append(text)
+    return [(a, kinds[a], "; ".join(f"`{t}`" for t in texts)) for a, texts in sorted(seen.items())]
 
 
 def render_markdown(
@@ -299,13 +321,18 @@ def render_markdown(
             for row in rows:
                 seeds = str(len(row.seeds)) + ("" if len(row.seeds) >= MIN_SEEDS else " †")
                 lines.append(
-                    f"| {row.agent} | {row.kind} | {format_mean_std(row.finals)} | {_mean_cell(row.bests, '.3f')} | "
+                    f"| {row.label} | {row.kind} | {format_mean_std(row.finals)} | {_mean_cell(row.bests, '.3f')} | "
                     f"{seeds} | {_mean_cell(row.steps, ',.0f')} | {_mean_cell(row.kls, '.3f')} | "
                     f"{_mean_cell(row.tokens_per_s, ',.0f')} | {_mean_cell(row.wall_times, ',.1f')} |"
                 )
             lines.append("")
             if png:
                 lines += [f"![{env_id} learning curves]({png})", ""]
+    settings = _agent_settings(records)
+    if settings:
+        lines += ["## Agent settings", "", "Hyperparameters that differ from each agent's defaults, as recorded:", ""]
+        lines += [f"- `{agent}` ({kind}): {text}" for agent, kind, text in settings]
+        lines.append("")
     lines += [
         "## Caveats",
         "",
@@ -322,6 +349,12 @@ def render_markdown(
         "machine. Machines in these results:",
     ]
     lines += [f"  - {m}" for m in _machines(records)] or ["  - (none)"]
+    cpu = [float(r["cpu_time_s"]) for r in records if r.get("cpu_time_s") is not None]
+    if cpu:
+        lines.append(
+            f"- Cost: {len(records)} runs, {sum(cpu) / 60:,.1f} CPU-minutes in total (sum of `cpu_time_s`; "
+            f"about {sum(cpu) / 120:,.0f} min of wall time on 2 otherwise idle cores)."
+        )
     commits = sorted(
         {
             str(r.get("commit"))[:12] + (" (+ local changes)" if r.get("commit_dirty") else "")

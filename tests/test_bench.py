@@ -27,7 +27,9 @@ def test_presets_cover_every_env_and_skip_agents_that_do_not_apply():
         assert {s.env_id for s in specs} == set(lmgym.env_ids())
         assert not [s for s in specs if s.agent == "simple" and s.env_id in ("lmgym/Copy-v0", "lmgym/Reverse-v0")]
         assert {s.env_id for s in specs if s.agent == "simple"} == set(lmgym.env_ids()) - {
-            "lmgym/Copy-v0", "lmgym/Reverse-v0"}
+            "lmgym/Copy-v0",
+            "lmgym/Reverse-v0",
+        }
     full = PRESETS["full"]
     assert full.seeds == (0, 1, 2)
     tiny = {s.env_id: s for s in PRESETS["tiny"].specs(agents=["random"])}
@@ -37,20 +39,38 @@ def test_presets_cover_every_env_and_skip_agents_that_do_not_apply():
 
 
 def test_grid_writes_complete_result_files(tmp_path):
-    specs = [RunSpec("lmgym/Copy-v0", agent, 0, 96, env_kwargs=COPY, n_envs=4, eval_episodes=6, eval_points=2,
-                     agent_kwargs=PRESETS["tiny"].agent_kwargs.get(agent, {}), preset="test")
-             for agent in ("sb3-ppo", "sb3-dqn", "oracle", "random")]
+    specs = [
+        RunSpec(
+            "lmgym/Copy-v0",
+            agent,
+            0,
+            96,
+            env_kwargs=COPY,
+            n_envs=4,
+            eval_episodes=6,
+            eval_points=2,
+            agent_kwargs=PRESETS["tiny"].agent_kwargs.get(agent, {}),
+            preset="test",
+        )
+        for agent in ("sb3-ppo", "sb3-dqn", "oracle", "random")
+    ]
     errors = run_grid(specs, tmp_path, command="pytest", log=lambda _: None)
     assert errors == []
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).parent).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
+    ).stdout.strip()
     records = {}
     for spec in specs:
         path = result_path(tmp_path / "results", spec)
         records[spec.agent] = r = json.loads(path.read_text())
         assert set(RESULT_FIELDS) <= set(r)
         assert (r["env_id"], r["env_version"], r["seed"], r["budget"], r["command"]) == (
-            "lmgym/Copy-v0", 0, 0, 96, "pytest")
+            "lmgym/Copy-v0",
+            0,
+            0,
+            96,
+            "pytest",
+        )
         assert r["commit"] == (commit or None)
         assert r["machine"]["cores"] >= 1 and r["machine"]["torch"]
         assert r["curve"][0][0] == 0 and r["final_score"] == r["curve"][-1][1]
@@ -66,19 +86,30 @@ def test_grid_writes_complete_result_files(tmp_path):
 
 
 def test_grid_reports_failures_and_keeps_going(tmp_path):
-    specs = [RunSpec("lmgym/Copy-v0", "sb3-ppo", 0, 32, env_kwargs=COPY, agent_kwargs={"bogus": 1}),
-             RunSpec("lmgym/Copy-v0", "oracle", 0, 32, env_kwargs=COPY, eval_episodes=3)]
+    specs = [
+        RunSpec("lmgym/Copy-v0", "sb3-ppo", 0, 32, env_kwargs=COPY, agent_kwargs={"bogus": 1}),
+        RunSpec("lmgym/Copy-v0", "oracle", 0, 32, env_kwargs=COPY, eval_episodes=3),
+    ]
     errors = run_grid(specs, tmp_path, log=lambda _: None)
     assert len(errors) == 1 and "bogus" in errors[0]
     assert result_path(tmp_path / "results", specs[1]).exists()
     assert not result_path(tmp_path / "results", specs[0]).exists()
 
 
-@pytest.mark.skipif("lmgym-ppo" not in AGENTS or AGENTS["lmgym-ppo"].unavailable is not None,
-                    reason="agents/train.py not available")
+@pytest.mark.skipif(
+    "lmgym-ppo" not in AGENTS or AGENTS["lmgym-ppo"].unavailable is not None, reason="agents/train.py not available"
+)
 def test_lmgym_ppo_rows_record_kl_and_steps(tmp_path):
-    spec = RunSpec("lmgym/Copy-v0", "lmgym-ppo-sft", 0, 96, env_kwargs=COPY, eval_episodes=4, eval_points=2,
-                   agent_kwargs=PRESETS["tiny"].agent_kwargs["lmgym-ppo-sft"])
+    spec = RunSpec(
+        "lmgym/Copy-v0",
+        "lmgym-ppo-sft",
+        0,
+        96,
+        env_kwargs=COPY,
+        eval_episodes=4,
+        eval_points=2,
+        agent_kwargs=PRESETS["tiny"].agent_kwargs["lmgym-ppo-sft"],
+    )
     assert run_grid([spec], tmp_path, log=lambda _: None) == []
     r = json.loads(result_path(tmp_path / "results", spec).read_text())
     assert r["agent_kind"] == "lm" and r["kl"] is not None and r["kl"] >= 0
@@ -88,8 +119,21 @@ def test_lmgym_ppo_rows_record_kl_and_steps(tmp_path):
 
 def test_cli_runs_a_grid_and_rebuilds_the_leaderboard(tmp_path, capsys):
     out = tmp_path / "board"
-    argv = ["--preset", "tiny", "--envs", "lmgym/Copy-v0", "--agents", "random", "oracle",
-            "--seeds", "0", "1", "2", "--out", str(out)]
+    argv = [
+        "--preset",
+        "tiny",
+        "--envs",
+        "lmgym/Copy-v0",
+        "--agents",
+        "random",
+        "oracle",
+        "--seeds",
+        "0",
+        "1",
+        "2",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     results = sorted((out / "results").glob("*.json"))
     assert len(results) == 6

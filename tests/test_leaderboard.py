@@ -27,17 +27,34 @@ SCORES = {  # agent -> final score per seed
 }
 
 
-def record(agent: str, seed: int, final: float, *, env_id: str = "lmgym/Copy-v0", budget: int = 20_000,
-           kl: float | None = None) -> dict:
+def record(
+    agent: str, seed: int, final: float, *, env_id: str = "lmgym/Copy-v0", budget: int = 20_000, kl: float | None = None
+) -> dict:
     """A complete result record (every field of RESULT_FIELDS) with a 3-point curve."""
     return {
-        "schema": 1, "env_id": env_id, "env_version": 0, "env_kwargs": {"length": 3, "vocab_size": 10},
-        "agent": agent, "agent_kind": "lm" if agent.startswith("lmgym") else "sb3", "agent_config": {},
-        "seed": seed, "budget": budget, "steps": budget + 480, "final_score": final,
-        "best_score": final + 0.01, "kl": kl, "eval_episodes": 45, "eval_split": "validation",
+        "schema": 1,
+        "env_id": env_id,
+        "env_version": 0,
+        "env_kwargs": {"length": 3, "vocab_size": 10},
+        "agent": agent,
+        "agent_kind": "lm" if agent.startswith("lmgym") else "sb3",
+        "agent_config": {},
+        "seed": seed,
+        "budget": budget,
+        "steps": budget + 480,
+        "final_score": final,
+        "best_score": final + 0.01,
+        "kl": kl,
+        "eval_episodes": 45,
+        "eval_split": "validation",
         "curve": [[0, 0.1], [budget // 2, (0.1 + final) / 2], [budget + 480, final]],
-        "wall_time_s": 30.0 + seed, "cpu_time_s": 29.0, "tokens_per_s": 700.0 + 10 * seed, "preset": "full",
-        "command": "lmgym bench --preset full", "commit": "0123456789abcdef", "commit_dirty": False,
+        "wall_time_s": 30.0 + seed,
+        "cpu_time_s": 29.0,
+        "tokens_per_s": 700.0 + 10 * seed,
+        "preset": "full",
+        "command": "lmgym bench --preset full",
+        "commit": "0123456789abcdef",
+        "commit_dirty": False,
         "machine": {"cpu": "Test CPU", "cores": 2, "torch": "2.13.0", "device": "cpu"},
     }
 
@@ -58,11 +75,15 @@ def table_rows(readme: str, heading: str, budget: str = "20,000") -> dict[str, l
 
 @pytest.fixture
 def board(tmp_path: Path) -> tuple[Path, str]:
-    records = [record(a, s, v, kl=0.5 + s if a.startswith("lmgym") else None)
-               for a, vals in SCORES.items() for s, v in enumerate(vals)]
+    records = [
+        record(a, s, v, kl=0.5 + s if a.startswith("lmgym") else None)
+        for a, vals in SCORES.items()
+        for s, v in enumerate(vals)
+    ]
     records.append(record("sb3-a2c", 0, 0.4))  # a single seed: marked
     records.append(record("sb3-ppo", 0, 0.3, budget=5_000))  # another budget: another table
     records.append(record("random", 0, 0.05, env_id="lmgym/Reverse-v0"))
+    records.append({**record("simple", 0, 0.2, env_id="lmgym/Reverse-v0"), "extra": {"baseline": "lead-2"}})
     write(tmp_path / "results", records)
     readme = build_leaderboard(tmp_path / "results", tmp_path)
     return tmp_path, readme.read_text()
@@ -84,6 +105,7 @@ def test_tables_hold_the_exact_mean_and_sample_std_over_seeds(board):
     assert rows["sb3-a2c"][2] == "0.400" and rows["sb3-a2c"][4] == "1 †"
     # sorted by mean score, best first
     assert list(rows) == ["lmgym-ppo-sft", "sb3-ppo", "sb3-a2c", "random"]
+    assert list(table_rows(readme, "lmgym/Reverse-v0")) == ["simple (lead-2)", "random"]
 
 
 def test_one_table_per_budget_and_a_section_per_env(board):
@@ -101,6 +123,7 @@ def test_one_table_per_budget_and_a_section_per_env(board):
         assert (out / "curves" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"](curves/{name})" in readme
     assert f"fewer than {MIN_SEEDS} seeds" in readme and "Test CPU (2 cores)" in readme
+    assert "- Cost: 13 runs, 6.3 CPU-minutes in total" in readme  # 13 x 29 s
     assert "GENERATED" in readme.splitlines()[2]
 
 

@@ -81,14 +81,19 @@ def test_extractor_rejects_a_non_lmgym_space():
 
 def test_unbatch_infos_splits_nested_masked_dicts():
     infos = {
-        "score": np.array([0.5, 0.0, 1.0]), "_score": np.array([True, False, True]),
+        "score": np.array([0.5, 0.0, 1.0]),
+        "_score": np.array([True, False, True]),
         "details": {"rouge": np.array([0.1, 0.0, 0.2]), "_rouge": np.array([True, False, True])},
         "_details": np.array([True, False, True]),
-        "prompt": np.array(["a", None, "c"], dtype=object), "_prompt": np.array([True, False, True]),
+        "prompt": np.array(["a", None, "c"], dtype=object),
+        "_prompt": np.array([True, False, True]),
     }
     out = unbatch_infos(infos, 3)
-    assert out == [{"score": 0.5, "details": {"rouge": 0.1}, "prompt": "a"}, {},
-                   {"score": 1.0, "details": {"rouge": 0.2}, "prompt": "c"}]
+    assert out == [
+        {"score": 0.5, "details": {"rouge": 0.1}, "prompt": "a"},
+        {},
+        {"score": 1.0, "details": {"rouge": 0.2}, "prompt": "c"},
+    ]
     assert unbatch_infos(infos, 3, rows=[2])[0] == {}
 
 
@@ -149,8 +154,9 @@ def _copy_policy(length: int, eos: int):
 
 def test_held_out_evaluator_scores_the_first_validation_examples():
     env = gym.make("lmgym/Copy-v0", **COPY).unwrapped
-    scores = evaluate_policy_scores(_copy_policy(3, env.eos_token_id), "lmgym/Copy-v0", n_episodes=21, n_envs=8,
-                                    env_kwargs=COPY)
+    scores = evaluate_policy_scores(
+        _copy_policy(3, env.eos_token_id), "lmgym/Copy-v0", n_episodes=21, n_envs=8, env_kwargs=COPY
+    )
     assert scores == [1.0] * 21
     evaluator = HeldOutEvaluator("lmgym/Copy-v0", COPY, n_episodes=10, n_envs=4)
     always_eos = evaluator(lambda obs: np.full(len(obs["step"]), env.eos_token_id))
@@ -167,19 +173,24 @@ def test_stock_sb3_trains_on_every_env(env_id, algo):
     """Short PPO/A2C/DQN runs on every registered env, with the transformer extractor and callbacks."""
     kwargs = {"max_new_tokens": 3}  # short episodes so several finish in a tiny budget
     env = make_sb3_env(env_id, 2, seed=0, env_kwargs=kwargs, vec_env="native")
-    extra = {"ppo": {"n_steps": 8, "batch_size": 8, "n_epochs": 1}, "a2c": {"n_steps": 4},
-             "dqn": {"learning_starts": 8, "buffer_size": 64, "batch_size": 8, "train_freq": 2}}[algo]
+    extra = {
+        "ppo": {"n_steps": 8, "batch_size": 8, "n_epochs": 1},
+        "a2c": {"n_steps": 4},
+        "dqn": {"learning_starts": 8, "buffer_size": 64, "batch_size": 8, "train_freq": 2},
+    }[algo]
     model = make_sb3_model(algo, env, seed=0, extractor=TINY, **extra)
-    assert isinstance(model.policy.features_extractor if algo != "dqn" else model.q_net.features_extractor,
-                      TokenFeaturesExtractor)
+    assert isinstance(
+        model.policy.features_extractor if algo != "dqn" else model.q_net.features_extractor, TokenFeaturesExtractor
+    )
     metrics = LmgymMetricsCallback(curve_every=16)
     evaluator = HeldOutEvaluator(env_id, kwargs, n_episodes=4, n_envs=4)
     evaluation = EvalScoreCallback(evaluator, eval_every=32)
     model.learn(48, callback=[metrics, evaluation])
     assert model.num_timesteps == 48
     assert metrics.episodes >= 16  # 2 envs x 48 steps with episodes of <= 3 tokens
-    assert metrics.curve and all(0.0 <= s <= 1.0 or env_id.endswith(("PositiveReview-v0", "Keywords-v0"))
-                                 for _, s in metrics.curve)
+    assert metrics.curve and all(
+        0.0 <= s <= 1.0 or env_id.endswith(("PositiveReview-v0", "Keywords-v0")) for _, s in metrics.curve
+    )
     prompt, completion, score = metrics.samples[-1]
     assert isinstance(completion, str) and np.isfinite(score)
     assert [x for x, _ in evaluation.curve] == [0, 32, 48]
@@ -209,3 +220,35 @@ def test_make_sb3_model_rejects_unknown_algorithms():
 def test_auto_picks_the_native_adapter_from_16_envs():
     assert isinstance(make_sb3_env("lmgym/Copy-v0", 16, env_kwargs=COPY, monitor=False), LmgymVecEnv)
     assert type(make_sb3_env("lmgym/Copy-v0", 4, env_kwargs=COPY, monitor=False)).__name__ == "DummyVecEnv"
+
+
+def test_action_masks_forbid_unused_specials_and_an_empty_completion():
+    for vec in ("native", "dummy"):
+        env = make_sb3_env("lmgym/Copy-v0", 3, seed=0, env_kwargs=COPY, vec_env=vec)
+        env.reset()
+        assert env.has_attr("action_masks")
+        start = np.stack(env.env_method("action_masks"))
+        assert start.shape == (3, 15) and start.dtype == bool
+        assert not start[:, [0, 1, 2, 3]].any() and start[:, 4:].all()  # pad, bos, eos, unk off at step 0
+        env.step(np.array([5, 6, 7]))
+        later = np.stack(env.env_method("action_masks"))
+        assert later[:, 2].all() and not later[:, [0, 1, 3]].any()  # EOS allowed once a token is written
+        assert env.env_method("action_masks", indices=[1])[0].shape == (15,)
+
+
+def test_maskable_ppo_trains_and_never_picks_a_masked_token():
+    pytest.importorskip("sb3_contrib")
+    from lmgym.agents.sb3 import TokenActionMasker, masked_predict
+
+    env = make_sb3_env("lmgym/Copy-v0", 4, seed=0, env_kwargs=COPY)
+    model = make_sb3_model("maskable_ppo", env, seed=0, extractor=TINY, n_steps=8, n_epochs=1)
+    metrics = LmgymMetricsCallback(curve_every=16)
+    model.learn(64, callback=metrics)
+    assert model.num_timesteps == 64 and metrics.episodes > 0
+    masker = TokenActionMasker.from_env(gym.make("lmgym/Copy-v0", **COPY))
+    predict = masked_predict(model, masker)
+    obs = env.reset()
+    for _ in range(8):
+        actions = predict(obs)
+        assert masker(obs)[np.arange(4), actions].all()
+        obs, *_ = env.step(actions)
