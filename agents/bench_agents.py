@@ -247,9 +247,18 @@ for _name, _desc, _applies in (
 
 
 # ---- lmgym PPO (agents/train.py) ----------------------------------------------------------------------
-def tokens_per_episode(env_id: str, env_kwargs: dict[str, Any], max_examples: int = 200) -> float:
-    """Expected env steps of an episode that writes a reference and EOS (capped at the token limit)."""
+def tokens_per_episode(
+    env_id: str, env_kwargs: dict[str, Any], max_examples: int = 200, cap_only: bool = False
+) -> float:
+    """Expected env steps of an episode that writes a reference and EOS (capped at the token limit).
+
+    ``cap_only``: the token limit itself, the length of an untrained policy's episodes (it rarely
+    samples EOS), used for PPO without a warm start.
+    """
     env = gym.make(env_id, **env_kwargs).unwrapped
+    if cap_only:
+        env.close()
+        return float(env.max_new_tokens)
     refs = [ex.references[0] for ex in env.task.examples("train")[:max_examples]]
     lengths = [len(ids) + 1 for ids in env.tokenizer(refs, add_special_tokens=False)["input_ids"]]
     env.close()
@@ -264,8 +273,9 @@ def lmgym_ppo_runner(sft: bool) -> Callable[[RunSpec], AgentResult]:
     """``lmgym train`` (PPO, with or without an SFT warm start) on ``budget`` env steps.
 
     The budget becomes PPO iterations: ``budget / (num_envs * tokens per episode)``, with the
-    tokens of a reference completion as the episode-length estimate; the steps actually used
-    (sum of each iteration's episode lengths) are reported. SFT trains on references outside the
+    tokens of a reference completion (after SFT) or the token limit (from scratch) as the
+    episode-length estimate; the steps actually used (sum of each iteration's episode lengths) are
+    reported. (``TrainConfig`` has no env-step limit to stop on exactly.) SFT trains on references outside the
     env-step budget (its optimizer steps are recorded in ``extra``).
     """
 
@@ -279,7 +289,8 @@ def lmgym_ppo_runner(sft: bool) -> Callable[[RunSpec], AgentResult]:
         # run_one set torch's threads from `lmgym bench --threads`; train() would otherwise use all cores.
         kwargs = {**LMGYM_BENCH_DEFAULTS, "threads": torch.get_num_threads(), **spec.agent_kwargs}
         num_envs = int(kwargs["num_envs"])
-        iterations = max(1, round(spec.budget / (num_envs * tokens_per_episode(spec.env_id, spec.env_kwargs))))
+        per_episode = tokens_per_episode(spec.env_id, spec.env_kwargs, cap_only=not sft)
+        iterations = max(1, round(spec.budget / (num_envs * per_episode)))
         with tempfile.TemporaryDirectory(prefix="lmgym-bench-") as out:
             config = TrainConfig(
                 env=spec.env_id,

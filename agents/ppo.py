@@ -5,8 +5,10 @@ Reading order of :meth:`PPOTrainer.iterate` (CleanRL style, one algorithm top to
 1. **rollout**: ``num_envs`` episodes through the lockstep vector env, sampled with a KV cache;
    every token keeps its log-prob and value (:func:`~lmgym.agents.rollout.collect_rollout`);
 2. **reference**: one teacher-forced pass of the reference model gives its log-probs;
-3. **rewards**: score on the last token, ``-kl_coef * (logp - ref_logp)`` on every token;
-4. **advantages**: GAE(gamma, lambda), whitened over the batch's tokens;
+3. **rewards**: score on the last token (or, with ``dense_reward``, spread over the tokens as score
+   differences, :mod:`lmgym.agents.shaping`), ``-kl_coef * (logp - ref_logp)`` on every token;
+4. **advantages**: GAE(gamma, lambda); with ``samples_per_prompt = k > 1`` each prompt is sampled
+   ``k`` times and advantages are centred per prompt group; then whitened over the batch's tokens;
 5. **update**: ``epochs`` passes over shuffled minibatches, each one teacher-forced
    forward/backward per sequence: clipped policy loss + ``vf_coef`` * clipped value loss -
    ``ent_coef`` * entropy, gradient clipping; an epoch whose approx-KL exceeds
@@ -31,6 +33,7 @@ from lmgym.agents.policy import PolicyWithValue
 from lmgym.agents.ppo_math import (
     compute_gae,
     entropy_from_logits,
+    group_center,
     logprobs_from_logits,
     make_kl_controller,
     masked_mean,
@@ -42,8 +45,9 @@ from lmgym.agents.ppo_math import (
     value_loss,
 )
 from lmgym.agents.reference import ReferenceModel
-from lmgym.agents.rollout import Rollout, SamplingConfig, collect_rollout
+from lmgym.agents.rollout import Rollout, SamplingConfig, collect_rollout, reset_to_examples
 from lmgym.agents.sft import trim_padding
+from lmgym.agents.shaping import dense_score_rewards
 
 if TYPE_CHECKING:
     from lmgym.agents.train import TrainConfig
@@ -128,8 +132,9 @@ class PPOTrainer:
         # 1. rollout: KV-cached sampling through the env; log-probs and values come with it.
         t0 = time.perf_counter()
         self.model.eval()
+        obs = self._group_reset(seed) if cfg.samples_per_prompt > 1 else None
         with acc.autocast():
-            ro = collect_rollout(self.policy, self.envs, self.sampling, generator=generator, seed=seed)
+            ro = collect_rollout(self.policy, self.envs, self.sampling, generator=generator, seed=seed, obs=obs)
         t_rollout = time.perf_counter() - t0
         mask = ro.response_mask.float()  # (N, T)
 
@@ -137,8 +142,10 @@ class PPOTrainer:
         with acc.autocast():
             ref_logprobs = self.reference.logprobs(ro.prompt_ids, ro.prompt_mask, ro.response_ids, ro.response_mask,
                                                    temperature=self.sampling.temperature or 1.0)
-        rewards, kl = token_rewards(ro.scores, ro.logprobs, ref_logprobs, mask, self.kl_controller.value)
+        scores = dense_score_rewards(self.envs, ro, self.envs.env.split) if cfg.dense_reward else ro.scores
+        rewards, kl = token_rewards(scores, ro.logprobs, ref_logprobs, mask, self.kl_controller.value)
         advantages, returns = compute_gae(rewards, ro.values, mask, cfg.gamma, cfg.lam)
+        advantages = group_center(advantages, mask, cfg.samples_per_prompt)
         if cfg.whiten_advantages:
             advantages = masked_whiten(advantages, mask)
 
@@ -182,6 +189,14 @@ class PPOTrainer:
         })
         self.last_rollout = ro
         return metrics
+
+    def _group_reset(self, seed: int) -> dict[str, np.ndarray]:
+        """Reset the slots to ``num_envs / samples_per_prompt`` random train examples, each in consecutive slots."""
+        k = self.config.samples_per_prompt
+        split = self.envs.env.split
+        rng = np.random.default_rng(seed)
+        chosen = rng.integers(len(self.envs.task.examples(split)), size=self.envs.num_envs // k)
+        return reset_to_examples(self.envs, split, np.repeat(chosen, k).tolist())
 
     def _update(self, ro: Rollout, advantages: torch.Tensor, returns: torch.Tensor, generator: torch.Generator) -> dict:
         """``epochs`` x ``minibatches`` clipped PPO steps; returns mean loss statistics."""

@@ -79,7 +79,8 @@ def token_rewards(
     """Per-token rewards: the KL penalty on every token plus the episode score on the last one.
 
     Args:
-        scores: the env's reward for each episode ``(B,)``.
+        scores: the env's reward for each episode ``(B,)``, placed on its last token; or already
+            per-token score rewards ``(B, T)`` (e.g. dense shaping), used as they are.
         logprobs: log-probs of the written tokens under the rollout policy ``(B, T)``.
         ref_logprobs: the same under the reference model ``(B, T)``.
         mask: 1 on written tokens ``(B, T)``.
@@ -92,8 +93,11 @@ def token_rewards(
     """
     kl = (logprobs - ref_logprobs) * mask  # (B, T)
     rewards = -kl_coef * kl
-    last = last_token_index(mask)
-    rewards[torch.arange(len(scores)), last] += scores.to(rewards.dtype)
+    if scores.dim() == 2:
+        rewards = rewards + scores.to(rewards.dtype)
+    else:
+        last = last_token_index(mask)
+        rewards[torch.arange(len(scores)), last] += scores.to(rewards.dtype)
     return rewards * mask, kl
 
 
@@ -129,6 +133,25 @@ def compute_gae(
         next_adv = advantages[:, t]
     returns = (advantages + values) * mask
     return advantages, returns
+
+
+def group_center(advantages: torch.Tensor, mask: torch.Tensor, group_size: int) -> torch.Tensor:
+    """Subtract each group's mean advantage; groups are consecutive blocks of ``group_size`` rows.
+
+    When the rows of a block are samples for the same prompt, a value function that is off for
+    that prompt shifts all their advantages alike; centering per block removes that shift and
+    keeps only how the samples compare with each other (the baseline of RLOO / GRPO, applied on
+    top of GAE).
+    """
+    B, T = advantages.shape
+    if group_size <= 1:
+        return advantages
+    if B % group_size:
+        raise ValueError(f"batch of {B} rows is not a whole number of groups of {group_size}.")
+    adv = advantages.view(B // group_size, group_size * T)
+    m = mask.to(advantages.dtype).view(B // group_size, group_size * T)
+    mean = (adv * m).sum(1, keepdim=True) / m.sum(1, keepdim=True).clamp(min=1)  # (G, 1)
+    return ((adv - mean) * m).view(B, T)
 
 
 # ---- losses -------------------------------------------------------------------------------------

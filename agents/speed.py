@@ -137,13 +137,14 @@ def mask_eos(model: torch.nn.Module, eos_id: int) -> None:
 
 @contextlib.contextmanager
 def timed(device: torch.device, out: dict[str, float], key: str = "seconds") -> Iterator[None]:
-    """Store the block's wall-clock seconds in ``out[key]`` (CUDA is synchronised on both ends)."""
+    """Store the block's wall-clock seconds in ``out[key]`` (CUDA synchronised) and its process CPU seconds in
+    ``out[key + "_cpu"]`` (with one thread, CPU time is immune to other processes' load)."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     sync()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     yield
     sync()
-    out[key] = time.perf_counter() - t0
+    out[key], out[key + "_cpu"] = time.perf_counter() - t0, time.process_time() - c0
 
 
 def machine_info(device: torch.device) -> dict[str, Any]:
@@ -443,6 +444,7 @@ def ratios(sec: dict[str, Any]) -> dict[str, float]:
         r["b_rollout_only_over_a"] = sec["b"]["rollout_only_tokens_per_s"] / tps["a"]
         # What b/a would be with a rollout exactly as fast as generate: the reference pass alone costs this much.
         r["b_bound_with_reference_over_a"] = sec["a"]["seconds"] / (sec["a"]["seconds"] + sec["b"]["reference_s"])
+        r["b_over_a_cpu_time"] = sec["a"]["seconds_cpu"] / (sec["b"]["rollout_s_cpu"] + sec["b"]["reference_s_cpu"])
     if "b" in sec and "c" in sec:
         r["b_over_c"] = tps["b"] / tps["c"]
     for key, d in sec.get("d", {}).items():
@@ -468,7 +470,7 @@ def format_markdown(res: dict[str, Any]) -> str:
         f"{lm['vocab_size']}, {lm['parameters']:,} parameters",
         f"- machine: {m['cpu']}, {m['cores']} cores (load average {m['load_avg_start']:.1f} at start, "
         f"{m['load_avg_end']:.1f} at end); device {m['device']} {m.get('gpu', '')}; {cfg['dtype']}, "
-        f"{cfg['threads']} torch threads; torch {m['torch']}, transformers {m['transformers']}",
+        f"torch threads: {cfg['threads']}; torch {m['torch']}, transformers {m['transformers']}",
         f"- git {res['git']['commit']}{' + uncommitted changes' if res['git']['dirty'] else ''}; seed "
         f"{res['seeds']['seed']}; wall time {res['wall_s']:.0f} s. Absolute numbers are noisy (shared machine); "
         "the ratios, measured side by side in one run, are what count.",
@@ -490,12 +492,14 @@ def format_markdown(res: dict[str, Any]) -> str:
         b = sec["b"]
         row("b", f"env + PPO rollout (KV cache, values) {b['rollout_s']:.3f} s + reference log-probs "
             f"{b['reference_s']:.3f} s", b["seconds"], b["tokens_per_s"],
-            f"b/a = {get('b_over_a'):.2f} (rollout alone {get('b_rollout_only_over_a'):.2f})")
+            f"b/a = {get('b_over_a'):.2f} (rollout alone {get('b_rollout_only_over_a'):.2f}; CPU time "
+            f"{get('b_over_a_cpu_time'):.2f})")
     if "c" in sec:
         row("c", f"per-token full recompute through the env (context {sec['c']['context']})", sec["c"]["seconds"],
             sec["c"]["tokens_per_s"], f"b/c = {get('b_over_c'):.1f}")
     for d in sec.get("d", {}).values():
-        what = f"`{d['env']}` scorer `{d['scorer']}`, {d['num_envs']} envs, {d['episode_tokens']}-token episodes"
+        what = (f"`{d['env']}` scorer `{d['scorer']}`, {d['num_envs']} envs, {d['episode_tokens']}-token episodes "
+                f"(fastest of {d['blocks']} episode cycles)")
         row("d", f"{what}, native", d["native"]["seconds"], d["native"]["steps_per_s"],
             f"native/sync = {d['ratio']:.1f} (all blocks {d['mean_ratio']:.1f})")
         row("d", f"{what}, sync", d["sync"]["seconds"], d["sync"]["steps_per_s"])

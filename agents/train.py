@@ -120,6 +120,10 @@ class TrainConfig:
     """Gradient clipping (0: off)."""
     target_approx_kl: float | None = 0.1
     """Stop an update early after an epoch whose approx-KL(old || new) exceeds this (``None``: never)."""
+    samples_per_prompt: int = 1
+    """Completions sampled per prompt in a rollout; with k > 1 advantages are centred per prompt group."""
+    dense_reward: bool = False
+    """Shape the end-of-episode score into per-token score differences (same total; better credit)."""
     whiten_advantages: bool = True
     """Normalise advantages over the batch's tokens."""
     kl_coef: float = 0.05
@@ -164,6 +168,9 @@ class TrainConfig:
         for name in ["iterations", "sft_steps", "sft_batch_size", "eval_examples", "lora_r", "threads"]:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0; got {getattr(self, name)}.")
+        if self.samples_per_prompt < 1 or self.num_envs % self.samples_per_prompt:
+            raise ConfigError(f"num_envs ({self.num_envs}) must be a multiple of samples_per_prompt "
+                              f"({self.samples_per_prompt}).")
         if self.minibatches > self.num_envs:
             raise ConfigError(f"minibatches ({self.minibatches}) cannot exceed num_envs ({self.num_envs}).")
         if self.device not in ("auto", "cpu", "cuda"):

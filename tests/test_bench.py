@@ -100,21 +100,28 @@ def test_grid_reports_failures_and_keeps_going(tmp_path):
     "lmgym-ppo" not in AGENTS or AGENTS["lmgym-ppo"].unavailable is not None, reason="agents/train.py not available"
 )
 def test_lmgym_ppo_rows_record_kl_and_steps(tmp_path):
-    spec = RunSpec(
-        "lmgym/Copy-v0",
-        "lmgym-ppo-sft",
-        0,
-        96,
-        env_kwargs=COPY,
-        eval_episodes=4,
-        eval_points=2,
-        agent_kwargs=PRESETS["tiny"].agent_kwargs["lmgym-ppo-sft"],
-    )
-    assert run_grid([spec], tmp_path, log=lambda _: None) == []
-    r = json.loads(result_path(tmp_path / "results", spec).read_text())
-    assert r["agent_kind"] == "lm" and r["kl"] is not None and r["kl"] >= 0
-    assert r["extra"]["iterations"] == 4  # 96 steps / (8 envs x 3 tokens per reference + EOS)
-    assert r["steps"] == pytest.approx(96, rel=0.5) and r["extra"]["sft_steps"] == 4
+    specs = [
+        RunSpec(
+            "lmgym/Copy-v0",
+            agent,
+            0,
+            96,
+            env_kwargs=COPY,
+            eval_episodes=4,
+            eval_points=2,
+            agent_kwargs=PRESETS["tiny"].agent_kwargs[agent],
+        )
+        for agent in ("lmgym-ppo-sft", "lmgym-ppo")
+    ]
+    assert run_grid(specs, tmp_path, log=lambda _: None) == []
+    sft, scratch = (json.loads(result_path(tmp_path / "results", s).read_text()) for s in specs)
+    for r in (sft, scratch):
+        assert r["agent_kind"] == "lm" and r["kl"] is not None and r["kl"] >= 0
+        assert r["steps"] == pytest.approx(96, rel=0.5)
+        assert r["curve"][0][0] == 0 and r["curve"][-1][0] == r["steps"]
+    assert sft["extra"]["iterations"] == 4  # 96 steps / (8 envs x (2 reference tokens + EOS))
+    assert scratch["extra"]["iterations"] == 3  # 96 steps / (8 envs x the 4-token limit)
+    assert sft["extra"]["sft_steps"] == 4 and scratch["extra"]["sft_steps"] == 0
 
 
 def test_cli_runs_a_grid_and_rebuilds_the_leaderboard(tmp_path, capsys):

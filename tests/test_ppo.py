@@ -87,6 +87,35 @@ def test_same_seed_same_numbers():
     assert iteration_seed(0, 1, rank=0) != iteration_seed(0, 1, rank=1)
 
 
+def test_dense_score_rewards_match_the_dense_wrapper():
+    from lmgym.agents.shaping import dense_score_rewards
+    from lmgym.wrappers import DenseScoreReward
+
+    envs = gym.make_vec("lmgym/Copy-v0", num_envs=8, vectorization_mode="vector_entry_point",
+                        autoreset_mode="disabled", length=4, min_length=2, vocab_size=4)
+    policy = build_policy("default", envs.tokenizer, 16, n_layer=1, n_embd=32, n_head=2)
+    ro = collect_rollout(policy, envs, SamplingConfig(), generator=torch.Generator().manual_seed(1), seed=1)
+    dense = dense_score_rewards(envs, ro)
+    torch.testing.assert_close(dense.sum(1), ro.scores)
+    single = DenseScoreReward(gym.make("lmgym/Copy-v0", length=4, min_length=2, vocab_size=4))
+    for i in range(8):
+        single.reset(options={"example_index": ro.example_index[i]})
+        n = int(ro.response_mask[i].sum())
+        expected = [single.step(int(a))[1] for a in ro.response_ids[i, :n]]
+        torch.testing.assert_close(dense[i, :n], torch.tensor(expected, dtype=torch.float32))
+        assert dense[i, n:].abs().sum() == 0
+
+
+def test_samples_per_prompt_groups_slots_on_one_prompt():
+    trainer = make_trainer(samples_per_prompt=4)
+    trainer.iterate()
+    ro = trainer.last_rollout
+    groups = [ro.example_index[i : i + 4] for i in range(0, 16, 4)]
+    assert all(len(set(g)) == 1 for g in groups) and len({g[0] for g in groups}) > 1
+    with pytest.raises(ConfigError, match="multiple of samples_per_prompt"):
+        TrainConfig(num_envs=10, samples_per_prompt=4).validate()
+
+
 def test_rollouts_need_a_lockstep_env():
     envs = gym.make_vec("lmgym/Copy-v0", num_envs=2, vectorization_mode="vector_entry_point")
     policy = build_policy("default", envs.tokenizer, 16, n_layer=1, n_embd=32, n_head=2)

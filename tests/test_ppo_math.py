@@ -13,6 +13,7 @@ from lmgym.agents.ppo_math import (  # noqa: E402
     FixedKLController,
     compute_gae,
     entropy_from_logits,
+    group_center,
     kl_from_logits,
     logprobs_from_logits,
     make_kl_controller,
@@ -63,6 +64,16 @@ def test_masked_whiten_matches_hand_computation():
     torch.testing.assert_close(kept[0, 0], torch.tensor(1.0 / std - 2.5 / std + 2.5))
 
 
+def test_group_center_by_hand():
+    adv = t([[1, 2], [3, 9], [5, 5], [1, 1]])
+    mask = t([[1, 1], [1, 0], [1, 1], [1, 1]])
+    # group 1 (rows 0-1): valid 1, 2, 3 -> mean 2; group 2: 5, 5, 1, 1 -> mean 3
+    torch.testing.assert_close(group_center(adv, mask, 2), t([[-1, 0], [1, 0], [2, 2], [-2, -2]]))
+    torch.testing.assert_close(group_center(adv, mask, 1), adv)
+    with pytest.raises(ValueError):
+        group_center(adv, mask, 3)
+
+
 def test_token_rewards_put_score_on_last_token_and_kl_everywhere():
     scores = t([1.0, 0.5])
     logprobs = t([[-1.0, -2.0, -1.0], [-0.5, -0.5, -9.0]])
@@ -71,6 +82,14 @@ def test_token_rewards_put_score_on_last_token_and_kl_everywhere():
     rewards, kl = token_rewards(scores, logprobs, ref, mask, kl_coef=0.1)
     torch.testing.assert_close(kl, t([[0.5, -1.0, 0.0], [0.5, 0.0, 0.0]]))
     torch.testing.assert_close(rewards, t([[-0.05, 0.1, 1.0], [-0.05, 0.5, 0.0]]))
+
+
+def test_token_rewards_accept_per_token_scores():
+    dense = t([[0.2, 0.3, 0.5], [1.0, -0.5, 0.0]])
+    zeros = torch.zeros(2, 3)
+    mask = t([[1, 1, 1], [1, 1, 0]])
+    rewards, _ = token_rewards(dense, zeros, zeros, mask, kl_coef=0.1)
+    torch.testing.assert_close(rewards, dense * mask)
 
 
 def test_policy_loss_clipping_by_hand():

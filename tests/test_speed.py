@@ -157,3 +157,17 @@ def test_config_from_args_layers_flags_over_presets():
 def test_cuda_without_cuda_is_a_clear_error(capsys):
     assert speed.main(["--preset", "tiny", "--device", "cuda", "--out", ""]) == 2
     assert "CUDA" in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_gpu_preset_path(tmp_path):
+    small = ["--num-envs", "4", "--prompt-tokens", "16", "--new-tokens", "8", "--n-layer", "2", "--n-embd", "64",
+             "--n-head", "2", "--env-steps", "20", "--repeats", "1"]
+    assert speed.main(["--preset", "gpu", *small, "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "gpu.json").read_text())
+    assert res["machine"]["device"].startswith("cuda") and res["config"]["dtype"] == "bf16"
+    e = res["sections"]["e"]
+    assert e["lora"]["cuda_max_allocated"] > 0 and e["full_copy"]["cuda_max_allocated"] > 0
+    assert e["lora"]["bytes"] < e["full_copy"]["bytes"]
+    assert res["sections"]["b"]["valid_tokens"] == 4 * 8
