@@ -1,6 +1,7 @@
 """``lmgym speed``: the rollout-speed benchmark. Six measurements, one run, one model, one batch.
 
-    lmgym speed                      # default sizes (2-4 min on 2 CPU cores) -> leaderboards/speed/
+    lmgym speed                      # default sizes (~3 min on 2 CPU cores) -> leaderboards/speed/
+    lmgym speed --threads 1          # on a busy machine (other processes on the cores)
     lmgym speed --preset tiny        # seconds (the test suite runs it)
     lmgym speed --preset gpu         # GPT-2-124M-size model, --device cuda --dtype bf16
 
@@ -49,7 +50,7 @@ from lmgym.agents.ppo_math import compute_gae, masked_whiten, token_rewards
 from lmgym.agents.reference import ReferenceModel
 from lmgym.agents.rollout import SamplingConfig, collect_rollout, sample_tokens
 from lmgym.agents.runner import make_accelerator
-from lmgym.agents.train import TrainConfig
+from lmgym.agents.train import TrainConfig, field_docs
 from lmgym.errors import ConfigError, LmgymError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -195,6 +196,8 @@ def build_setup(cfg: SpeedConfig) -> Setup:
     """Build the env, a policy of the config's size (EOS masked), its full-copy reference and accelerator."""
     if cfg.dtype not in DTYPES:
         raise ConfigError(f"dtype must be one of {sorted(DTYPES)}; got {cfg.dtype!r}.")
+    if cfg.dtype != "fp32" and (cfg.device == "cpu" or not torch.cuda.is_available()):
+        raise ConfigError(f"--dtype {cfg.dtype} needs CUDA (autocast mixed precision); use --dtype fp32 on CPU.")
     train_config = TrainConfig(env=cfg.env, num_envs=cfg.num_envs, n_layer=cfg.n_layer, n_embd=cfg.n_embd,
                                n_head=cfg.n_head, seed=cfg.seed, device=cfg.device, mixed_precision=DTYPES[cfg.dtype],
                                threads=cfg.threads, progress=False, tensorboard=False)
@@ -402,7 +405,7 @@ def _run(cfg: SpeedConfig, command: str, log: Callable[[str], None], t_start: fl
         "seeds": {"seed": cfg.seed, "env_slots": f"{cfg.seed} + slot", "torch": cfg.seed}, "sections": sec,
     }
     log(f"lmgym speed: {cfg.env} N={N} P={P} R={R}, model {lm.n_layer}x{lm.n_embd} on {s.device} "
-        f"({cfg.dtype}, {cfg.threads} threads); sections {' '.join(cfg.sections)}")
+        f"({cfg.dtype}, torch threads: {cfg.threads}); sections {' '.join(cfg.sections)}")
     if "d" in want:  # each env as shipped, then with a cheap scorer: the env machinery alone
         for key, env_id, kw in (("summarize", cfg.env, {"max_prompt_tokens": P, "max_new_tokens": R}),
                                 ("copy", "lmgym/Copy-v0", {})):  # Copy: short episodes, scoring-heavy
@@ -447,6 +450,7 @@ def ratios(sec: dict[str, Any]) -> dict[str, float]:
         r["b_over_a_cpu_time"] = sec["a"]["seconds_cpu"] / (sec["b"]["rollout_s_cpu"] + sec["b"]["reference_s_cpu"])
     if "b" in sec and "c" in sec:
         r["b_over_c"] = tps["b"] / tps["c"]
+        r["b_over_c_cpu_time"] = sec["c"]["seconds_cpu"] / (sec["b"]["rollout_s_cpu"] + sec["b"]["reference_s_cpu"])
     for key, d in sec.get("d", {}).items():
         r["d_native_over_sync" if key == "summarize" else f"d_{key}_native_over_sync"] = d["ratio"]
     if "e" in sec:
@@ -531,13 +535,14 @@ def config_from_args(argv: Sequence[str]) -> SpeedConfig:
     """Parse ``lmgym speed`` flags (one per :class:`SpeedConfig` field) over the chosen preset's values."""
     parser = argparse.ArgumentParser(prog="lmgym speed", description=__doc__.split("\n\n")[0])
     choices = {"preset": sorted(PRESETS), "device": ["cpu", "cuda", "auto"], "dtype": sorted(DTYPES)}
+    docs = field_docs(SpeedConfig)
     for f in dataclasses.fields(SpeedConfig):
         flag = "--" + f.name.replace("_", "-")
         if f.name == "sections":
-            parser.add_argument(flag, nargs="+", choices=SECTIONS, default=argparse.SUPPRESS)
+            parser.add_argument(flag, nargs="+", choices=SECTIONS, default=argparse.SUPPRESS, help=docs[f.name])
         else:
             parser.add_argument(flag, type=type(f.default), choices=choices.get(f.name), default=argparse.SUPPRESS,
-                                help=f"default: {f.default!r}")
+                                help=f"{docs[f.name]} (default: {f.default!r})")
     given = vars(parser.parse_args(list(argv)))
     values = {**PRESETS[given.get("preset", "default")], **given}
     return SpeedConfig(**{**values, "sections": tuple(values.get("sections", SECTIONS))})

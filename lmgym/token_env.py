@@ -237,7 +237,19 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
         """Decode response token ids to text (special tokens dropped)."""
-        return self.tokenizer.decode([int(i) for i in ids], skip_special_tokens=True)
+        return self.decode_batch([ids])[0]
+
+    def decode_batch(self, batch: Sequence[Sequence[int] | np.ndarray]) -> list[str]:
+        """Decode several responses at once (special tokens dropped).
+
+        Uses the Rust tokenizer directly when the tokenizer is a fast one with no Python-side
+        clean-up (same text as ``tokenizer.batch_decode``, without its per-token conversions).
+        """
+        lists = [np.asarray(ids, dtype=np.int64).tolist() for ids in batch]
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if backend is not None and not getattr(self.tokenizer, "clean_up_tokenization_spaces", True):
+            return backend.decode_batch(lists, skip_special_tokens=True)
+        return self.tokenizer.batch_decode(lists, skip_special_tokens=True)
 
     # ---- Gymnasium API -----------------------------------------------------------------------
     def reset(

@@ -107,7 +107,8 @@ class BatchedTokenEnv(VectorEnv):
         self._examples: list[Any] = [None] * N
         self._index = np.full(N, -1, np.int64)
         self._split = [self.env.split] * N
-        self._positions = np.arange(R)[None, :]
+        self._response_mask = np.zeros((N, R), np.int64)
+        self._rows = np.arange(N)
 
     # ---- episode starts --------------------------------------------------------------------------
     def _start(self, rows: np.ndarray, seeds: list[int | None] | None, options: dict[str, Any]) -> dict[str, list]:
@@ -128,6 +129,7 @@ class BatchedTokenEnv(VectorEnv):
         self._prompt[rows] = table[index]
         self._prompt_mask[rows] = np.arange(P)[None, :] >= (P - lengths[index])[:, None]
         self._response[rows] = self._pad
+        self._response_mask[rows] = 0
         self._length[rows] = 0
         self._ended[rows] = False
         self._index[rows] = index
@@ -183,22 +185,21 @@ class BatchedTokenEnv(VectorEnv):
 
     # ---- stepping --------------------------------------------------------------------------------
     def _check_actions(self, actions: Any) -> np.ndarray:
-        a = np.asarray(actions)
+        a = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
         if a.shape != (self.num_envs,):
             raise InvalidActionError(
                 f"Actions must have shape ({self.num_envs},), one token id per slot; got {a.shape}."
             )
-        if not np.issubdtype(a.dtype, np.integer):
+        if a.dtype.kind not in "iu":
             raise InvalidActionError(
                 f"Actions must be integer token ids; got dtype {a.dtype}. Cast with .astype(np.int64)."
             )
-        bad = np.flatnonzero((a < 0) | (a >= self._V))
-        if bad.size:
+        if a.min() < 0 or a.max() >= self._V:
+            bad = int(np.flatnonzero((a < 0) | (a >= self._V))[0])
             raise InvalidActionError(
-                f"Action {int(a[bad[0]])} of slot {int(bad[0])} is outside the vocabulary: "
-                f"token ids are in [0, {self._V})."
+                f"Action {int(a[bad])} of slot {bad} is outside the vocabulary: token ids are in [0, {self._V})."
             )
-        return a.astype(np.int64, copy=False)
+        return a
 
     def step(self, actions: Any):
         """Append one token per slot; score every episode that ends in one batched scorer call."""
@@ -215,9 +216,15 @@ class BatchedTokenEnv(VectorEnv):
             active = ~restart
         else:
             active = ~self._ended
-        rows = np.flatnonzero(active)
-        self._response[rows, self._length[rows]] = actions[rows]
-        self._length[rows] += 1
+        if active.all():  # the common case: one fancy-indexed write, no row selection
+            self._response_mask[self._rows, self._length] = 1
+            self._response[self._rows, self._length] = actions
+            self._length += 1
+        else:
+            rows = np.flatnonzero(active)
+            self._response_mask[rows, self._length[rows]] = 1
+            self._response[rows, self._length[rows]] = actions[rows]
+            self._length[rows] += 1
         terminated = active & (actions == self._eos)
         truncated = active & ~terminated & (self._length >= self.limit)
         ended = terminated | truncated
@@ -245,7 +252,7 @@ class BatchedTokenEnv(VectorEnv):
     def _score(self, rows: np.ndarray, terminated: np.ndarray) -> dict[str, list]:
         ids = [self._response[i, : self._length[i] - 1] if terminated[i] else self._response[i, : self._length[i]]
                for i in rows]
-        completions = self.tokenizer.batch_decode([x.tolist() for x in ids], skip_special_tokens=True)
+        completions = self.env.decode_batch(ids)
         examples = [self._examples[i] for i in rows]
         scores, details = score_with_details(
             self.scorer, [e.prompt for e in examples], completions, [list(e.references) for e in examples],
@@ -260,7 +267,7 @@ class BatchedTokenEnv(VectorEnv):
             "prompt_ids": self._prompt.copy(),
             "prompt_mask": self._prompt_mask.copy(),
             "response_ids": self._response.copy(),
-            "response_mask": (self._positions < self._length[:, None]).astype(np.int64),
+            "response_mask": self._response_mask.copy(),
             "step": self._length[:, None].copy(),
         }
 

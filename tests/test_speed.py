@@ -154,9 +154,11 @@ def test_config_from_args_layers_flags_over_presets():
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without CUDA")
-def test_cuda_without_cuda_is_a_clear_error(capsys):
+def test_cuda_or_mixed_precision_without_cuda_is_a_clear_error(capsys):
     assert speed.main(["--preset", "tiny", "--device", "cuda", "--out", ""]) == 2
     assert "CUDA" in capsys.readouterr().err
+    assert speed.main(["--preset", "tiny", "--dtype", "bf16", "--out", ""]) == 2
+    assert "--dtype fp32" in capsys.readouterr().err
 
 
 @pytest.mark.gpu
