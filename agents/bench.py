@@ -7,7 +7,7 @@ JSON there by :func:`lmgym.leaderboard.build_leaderboard`::
     lmgym bench --preset tiny                      # seconds; writes runs/bench-tiny/
     lmgym bench --preset full --jobs 2             # the committed leaderboards/ (under an hour, 2 cores)
     lmgym bench --agents sb3-ppo random --envs lmgym/Copy-v0 --seeds 0 1 2 --budget 30000
-    lmgym bench --leaderboard-only                 # rebuild README.md and curves from the JSON
+    lmgym bench --leaderboard-only                 # rebuild leaderboards/README.md and curves from the JSON
     lmgym bench --list                             # agents (and why any is unavailable), presets
 
 Agents live in a registry (:mod:`lmgym.agents.bench_agents`): a name, a kind and a
@@ -341,7 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lmgym bench", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--preset", choices=sorted(PRESETS), default="tiny", help="grid preset (default: tiny)")
+    p.add_argument(
+        "--preset", choices=sorted(PRESETS), help="grid preset (default: tiny; full with --leaderboard-only)"
+    )
     p.add_argument("--agents", nargs="+", help="agent names (default: the preset's)")
     p.add_argument("--envs", nargs="+", help="env ids (default: the preset's, i.e. every registered env)")
     p.add_argument("--seeds", nargs="+", type=int, help="seeds (default: the preset's)")
@@ -381,7 +383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.list:
         print(list_agents())
         return 0
-    preset = PRESETS[args.preset]
+    # Runs default to the cheap grid; rebuilding defaults to the committed leaderboards.
+    preset = PRESETS[args.preset or ("full" if args.leaderboard_only else "tiny")]
     out = Path(args.out or preset.out_dir)
     errors: list[str] = []
     if not args.leaderboard_only:

@@ -28,9 +28,18 @@ from lmgym.token_env import batch_meta
 
 
 def task_metric_scorer(envs: Any) -> Any:
-    """The env class's default scorer (the task's own metric), or the env's scorer if it has none."""
-    default = getattr(type(envs.env), "default_scorer", None)
-    return envs.scorer if default is None else make_scorer(default)
+    """The task's own metric: the scorer the env uses by default (whatever scorer the reward uses).
+
+    Text-task envs build it with ``make_default_scorer(task)`` (e.g. a weighted sum); other envs
+    name it in the class attribute ``default_scorer``; without either, the env's scorer is used.
+    """
+    env = envs.env
+    build = getattr(env, "make_default_scorer", None)
+    spec = build(env.task) if callable(build) else getattr(type(env), "default_scorer", None)
+    if spec is None:
+        return envs.scorer
+    scorer = make_scorer(spec)
+    return envs.scorer if scorer.name == envs.scorer.name else scorer
 
 
 @torch.no_grad()

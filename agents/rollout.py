@@ -198,8 +198,7 @@ def reset_to_examples(envs: Any, split: str, indices: list[int]) -> dict[str, np
     if len(indices) != envs.num_envs:
         raise ValueError(f"Need one example index per slot ({envs.num_envs}); got {len(indices)}.")
     obs = None
-    for slot, index in enumerate(indices):
-        mask = np.zeros(envs.num_envs, bool)
-        mask[slot] = True
-        obs, _ = envs.reset(options={"reset_mask": mask, "split": split, "example_index": int(index)})
+    indices = np.asarray(indices)
+    for index in np.unique(indices):  # one reset call per distinct example, for all its slots
+        obs, _ = envs.reset(options={"reset_mask": indices == index, "split": split, "example_index": int(index)})
     return obs

@@ -20,7 +20,7 @@ import torch
 
 import lmgym  # noqa: F401  (registers the envs)
 from lmgym.agents.checkpoint import read_checkpoint_state
-from lmgym.agents.evaluation import evaluate_policy
+from lmgym.agents.evaluation import evaluate_policy, task_metric_scorer
 from lmgym.agents.metrics import (
     CURVE_PNG,
     RESULTS_JSON,
@@ -126,6 +126,14 @@ def train(config: TrainConfig) -> dict[str, Any]:
     # The evaluation env shares the task, tokenizer and scorer of the training env's prototype.
     eval_envs = type(envs.unwrapped)(num_envs=config.eval_batch_size, autoreset_mode="disabled", env=envs.env)
     proto = envs.env
+    # The task metric: the env's own scorer unless the reward scorer was overridden (then the default).
+    overridden = config.scorer is not None or "scorer" in config.env_kwargs
+    metric = task_metric_scorer(eval_envs) if overridden else eval_envs.scorer
+
+    def evaluate(p: PolicyWithValue, ref: ReferenceModel | None = None) -> dict[str, Any]:
+        return evaluate_policy(p, eval_envs, reference=ref, max_examples=config.eval_examples,
+                               num_samples=config.num_samples, metric_scorer=metric)
+
     max_positions = proto.max_prompt_tokens + proto.max_new_tokens
     ref_dir = os.path.join(run_dir, REFERENCE_DIR)
     do_sft, do_ppo = config.algo in ("sft", "sft+ppo"), config.algo in ("ppo", "sft+ppo")
@@ -165,7 +173,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     before: dict[str, Any] = {}
     after: dict[str, Any] | None = None
     if do_ppo:
-        before = _reference_eval(run_dir, main, policy, eval_envs, reference, config)
+        before = _reference_eval(run_dir, main, config, lambda: evaluate(policy, reference))
         trainer = PPOTrainer(config, policy, reference, envs, accelerator, resume_from=checkpoint)
         logger.truncate("ppo", trainer.iteration)
         history = read_metrics(logger.path, "ppo") if main else []
@@ -175,8 +183,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
                 it = trainer.iteration
                 last = it == config.iterations
                 if main and ((config.eval_every and it % config.eval_every == 0) or last):
-                    after = evaluate_policy(trainer.policy, eval_envs, reference=reference,
-                                            max_examples=config.eval_examples, num_samples=config.num_samples)
+                    after = evaluate(trainer.policy, reference)
                     metrics.update({"eval/score": after["score"], "eval/reward": after["reward"],
                                     "eval/kl": after["kl"], "eval/length": after["length"]})
                 logger.log("ppo", it, metrics)
@@ -190,12 +197,11 @@ def train(config: TrainConfig) -> dict[str, Any]:
         policy = trainer.policy
         if main:
             if after is None:  # nothing left to run (resumed a finished run)
-                after = evaluate_policy(policy, eval_envs, reference=reference, max_examples=config.eval_examples,
-                                        num_samples=config.num_samples)
+                after = evaluate(policy, reference)
             _save_policy_atomic(policy, proto.tokenizer, os.path.join(run_dir, POLICY_DIR))
     elif main:
-        before = _initial_eval(config, proto, eval_envs, max_positions)
-        after = evaluate_policy(policy, eval_envs, max_examples=config.eval_examples, num_samples=config.num_samples)
+        before = evaluate(_initial_policy(config, proto, max_positions))
+        after = evaluate(policy)
 
     # ---- outputs ---------------------------------------------------------------------------------------
     results: dict[str, Any] = {"run_dir": run_dir, "is_main_process": main, "history": history,
@@ -252,8 +258,7 @@ def _frozen_reference(ref_dir: str, policy: PolicyWithValue) -> torch.nn.Module:
     return ref.model
 
 
-def _reference_eval(run_dir: str, main: bool, policy: PolicyWithValue, eval_envs: Any,
-                    reference: ReferenceModel | None, config: TrainConfig) -> dict[str, Any]:
+def _reference_eval(run_dir: str, main: bool, config: TrainConfig, run: Any) -> dict[str, Any]:
     """Evaluation of the policy PPO starts from; cached in the run folder so a resumed run reuses it."""
     if not main:
         return {}
@@ -261,14 +266,12 @@ def _reference_eval(run_dir: str, main: bool, policy: PolicyWithValue, eval_envs
     if config.resume and os.path.isfile(path):
         with open(path) as f:
             return json.load(f)
-    result = evaluate_policy(policy, eval_envs, reference=reference, max_examples=config.eval_examples,
-                             num_samples=config.num_samples)
+    result = run()
     write_atomic(path, json.dumps(_to_json(result), indent=1))
     return result
 
 
-def _initial_eval(config: TrainConfig, proto: Any, eval_envs: Any, max_positions: int) -> dict[str, Any]:
-    """Evaluate the untrained starting model (the 'before' row of an SFT-only run)."""
-    initial = build_policy(config.model, proto.tokenizer, max_positions, n_layer=config.n_layer,
-                           n_embd=config.n_embd, n_head=config.n_head, seed=config.seed)
-    return evaluate_policy(initial, eval_envs, max_examples=config.eval_examples, num_samples=config.num_samples)
+def _initial_policy(config: TrainConfig, proto: Any, max_positions: int) -> PolicyWithValue:
+    """The untrained starting model (the 'before' row of an SFT-only run)."""
+    return build_policy(config.model, proto.tokenizer, max_positions, n_layer=config.n_layer,
+                        n_embd=config.n_embd, n_head=config.n_head, seed=config.seed)

@@ -96,7 +96,7 @@ class TrainConfig:
     """Episodes per iteration per process (the vector env's slots, sampled in lockstep)."""
     epochs: int = 4
     """Passes over each rollout batch."""
-    minibatches: int = 4
+    minibatches: int = 2
     """Minibatches per epoch (the batch is split into this many)."""
     learning_rate: float = 1e-4
     """PPO learning rate (Adam)."""
@@ -108,8 +108,8 @@ class TrainConfig:
     """Policy ratio clip epsilon."""
     clip_range_value: float | None = 0.2
     """Value clip range around the rollout's values (``None``: unclipped)."""
-    vf_coef: float = 0.5
-    """Weight of the value loss."""
+    vf_coef: float = 0.1
+    """Weight of the value loss in the shared trunk (the head's own step size is set by ``value_lr_scale``)."""
     ent_coef: float = 0.0
     """Weight of the entropy bonus."""
     gamma: float = 1.0
@@ -120,7 +120,7 @@ class TrainConfig:
     """Gradient clipping (0: off)."""
     target_approx_kl: float | None = 0.1
     """Stop an update early after an epoch whose approx-KL(old || new) exceeds this (``None``: never)."""
-    samples_per_prompt: int = 1
+    samples_per_prompt: int = 4
     """Completions sampled per prompt in a rollout; with k > 1 advantages are centred per prompt group."""
     dense_reward: bool = False
     """Shape the end-of-episode score into per-token score differences (same total; better credit)."""

@@ -341,9 +341,10 @@ def render_markdown(
         "ranks can change with larger budgets.",
         "- Learned agents are evaluated greedily (deterministic actions); baselines as defined by their agent.",
         "- **env steps** is the mean number of env steps each run actually used: SB3 agents round the budget "
-        "up to whole rollouts; the lmgym PPO agent turns it into PPO iterations from the length of a reference "
-        "completion, so it may use somewhat more or fewer; baselines do not train (0). An SFT warm start "
-        "trains on reference completions outside the env-step budget.",
+        "up to whole rollouts; the lmgym PPO agent turns it into PPO iterations (expecting episodes as long as "
+        "a reference completion after SFT, as long as the token limit from scratch), so it may use somewhat "
+        "more or fewer; baselines do not train (0). An SFT warm start trains on reference completions "
+        "outside the env-step budget.",
         "- KL is reported for LM agents only (KL to their reference model); `—` means not applicable.",
         "- tokens/s and wall times depend on the machine and on other load; compare them only within one "
         "machine. Machines in these results:",

