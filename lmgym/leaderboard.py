@@ -206,10 +206,7 @@ def plot_curves(env_id: str, records: Sequence[dict[str, Any]], path: str | os.P
     Returns ``False`` (writing nothing) when matplotlib is missing.
     """
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure  # no pyplot: never switches the caller's backend
     except ImportError:
         return False
     by_agent: dict[str, list[Any]] = defaultdict(list)
@@ -217,7 +214,8 @@ def plot_curves(env_id: str, records: Sequence[dict[str, Any]], path: str | os.P
     for r in records:
         if r.get("curve"):
             by_agent[r["agent"]].append(r["curve"])
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig = Figure(figsize=(6.4, 4.0))
+    ax = fig.subplots()
     for agent in sorted(by_agent):
         xs, means, stds = mean_curve(by_agent[agent])
         if not xs:
@@ -242,7 +240,6 @@ def plot_curves(env_id: str, records: Sequence[dict[str, Any]], path: str | os.P
     tmp = f"{os.fspath(path)}.tmp.png"
     # A fixed creation date keeps the PNG bytes reproducible from the same JSON.
     fig.savefig(tmp, dpi=90, metadata={"Software": None})
-    plt.close(fig)
     os.replace(tmp, path)
     return True
 

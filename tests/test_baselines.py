@@ -21,7 +21,7 @@ import lmgym  # noqa: F401
 from lmgym.errors import ConfigError
 from lmgym.evaluate import evaluate
 
-# env id -> agent -> (low, high): the measured validation means (docs_envs.md) lie in these bands.
+# env id -> agent -> (low, high): the measured validation means (README.md, Baselines) lie in these bands.
 BANDS = {
     "lmgym/Summarize-v0": {"random": (0.0, 0.06), "lead-1": (0.05, 0.2), "lead-2": (0.12, 0.3),
                            "oracle": (0.99, 1.0)},

@@ -10,7 +10,15 @@ import pytest
 from lmgym.scorers import base
 from lmgym.scorers.catalog import scorer_table
 
-DOC = Path(__file__).resolve().parents[1] / "docs_scorers.md"
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def scorer_section() -> str:
+    """The README's "## Scorers" section (up to the next second-level heading)."""
+    text = README.read_text()
+    start = text.index("\n## Scorers\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
 
 
 @pytest.fixture()
@@ -26,11 +34,11 @@ def python_blocks(text: str) -> list[str]:
 
 
 def test_code_blocks_run(registry_snapshot, capsys):
-    blocks = python_blocks(DOC.read_text())
+    blocks = python_blocks(scorer_section())
     assert len(blocks) == 2
     namespace: dict = {}
     for block in blocks:
-        exec(compile(block, str(DOC), "exec"), namespace)
+        exec(compile(block, str(README), "exec"), namespace)
     details = namespace["info"]["score_details"]
     assert set(details) == {"token_accuracy", "ends_with", "brevity"}
     assert details["token_accuracy"] == 1.0 and details["brevity"] == pytest.approx(0.25)
@@ -42,7 +50,7 @@ def test_code_blocks_run(registry_snapshot, capsys):
 def test_table_matches_scorer_classes():
     rows = {r["name"]: r for r in scorer_table()}
     documented = set()
-    for line in DOC.read_text().splitlines():
+    for line in scorer_section().splitlines():
         if not line.startswith("| `"):
             continue
         cells = [c.strip() for c in line.strip("|").split("|")]
