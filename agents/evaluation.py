@@ -9,6 +9,7 @@ Reported per evaluation (all means over the evaluated examples):
 - ``kl``: KL(policy || reference) summed over the tokens of each greedy completion, computed
   exactly from both next-token distributions at every step (not a sample estimate);
 - ``length``: response tokens written (EOS included);
+- ``sampled_score`` (optional): the task metric of sampled completions (the stochastic policy);
 - ``samples``: a few (prompt, completion, reference, reward) rows for the results table.
 """
 
@@ -52,6 +53,8 @@ def evaluate_policy(
     max_examples: int | None = 200,
     num_samples: int = 3,
     metric_scorer: Any = None,
+    sampling: SamplingConfig | None = None,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Greedy-decode the first ``max_examples`` examples of ``split`` and score them.
 
@@ -63,16 +66,22 @@ def evaluate_policy(
         max_examples: how many examples (``None``: the whole split).
         num_samples: sample rows to return.
         metric_scorer: the task metric (default: :func:`task_metric_scorer`).
+        sampling: when given, the same examples are also decoded by sampling with it (the
+            distribution PPO optimises) and ``sampled_score`` reports the task metric on them.
+        seed: sampling seed; the same seed gives the same random numbers to every policy
+            evaluated, so before/after differences are not sampling noise.
 
     Returns:
-        ``{"score", "reward", "kl", "length", "eos_rate", "num_examples", "metric", "samples"}``.
+        ``{"score", "reward", "kl", "length", "eos_rate", "num_examples", "metric", "samples"}``,
+        plus ``"sampled_score"`` when ``sampling`` is given.
     """
     metric_scorer = metric_scorer or task_metric_scorer(envs)
     same_metric = metric_scorer.name == envs.scorer.name
     examples = envs.task.examples(split)
     total = len(examples) if max_examples is None else min(max_examples, len(examples))
     N = envs.num_envs
-    rewards, scores, kls, lengths, eos = [], [], [], [], []
+    rewards, scores, kls, lengths, eos, sampled = [], [], [], [], [], []
+    generator = torch.Generator(device=next(policy.parameters()).device).manual_seed(seed)
     samples: list[dict[str, Any]] = []
     was_training = policy.training
     policy.eval()
@@ -94,11 +103,22 @@ def evaluate_policy(
                                                   ro.response_mask, want_hidden=False)[0])
             ref_logits = reference.logits(ro.prompt_ids, ro.prompt_mask, ro.response_ids, ro.response_mask)
             kls += masked_sum(kl_from_logits(logits, ref_logits), ro.response_mask, dim=1).tolist()
+        if sampling is not None:
+            obs = reset_to_examples(envs, split, indices)
+            rs = collect_rollout(policy, envs, sampling, generator=generator, obs=obs).select(range(len(wanted)))
+            if same_metric:
+                sampled += rs.scores.tolist()
+            else:
+                chosen = [examples[i] for i in wanted]
+                sampled += checked_score(metric_scorer, rs.prompts, rs.completions, rs.references,
+                                         **batch_meta(chosen))
         for i in range(min(num_samples - len(samples), len(wanted))):
             samples.append({"prompt": ro.prompts[i], "completion": ro.completions[i],
                             "reference": ro.references[i][0] if ro.references[i] else "", "reward": rewards[start + i]})
     policy.train(was_training)
+    extra = {"sampled_score": float(np.mean(sampled))} if sampled else {}
     return {
+        **extra,
         "score": float(np.mean(scores)),
         "reward": float(np.mean(rewards)),
         "kl": float(np.mean(kls)) if kls else float("nan"),

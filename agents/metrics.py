@@ -25,8 +25,9 @@ PPO (every iteration):
 - ``episode/length`` (tokens, EOS included), ``episode/eos_rate`` (ended by EOS, not the limit);
 - ``charts/tokens_per_s`` (rollout tokens per second, all processes), ``charts/episodes``
   (cumulative), ``charts/learning_rate``, ``charts/iteration_s``; ``time/rollout_s``, ``time/update_s``;
-- ``eval/score`` (task metric), ``eval/reward``, ``eval/kl`` (exact KL to the reference along the
-  greedy completion), ``eval/length``: on evaluation iterations only (greedy, validation split).
+- ``eval/score`` (task metric, greedy), ``eval/sampled_score`` (task metric, sampled), ``eval/reward``,
+  ``eval/kl`` (exact KL to the reference along the greedy completion), ``eval/length``: on
+  evaluation iterations only (validation split).
 """
 
 from __future__ import annotations
@@ -126,12 +127,12 @@ class MetricsLogger:
 
 def plot_learning_curve(
     records: Sequence[dict[str, Any]], path: str | os.PathLike, title: str = "", start_score: float | None = None,
-    start_name: str = "start",
+    start_name: str = "start", start_sampled: float | None = None,
 ) -> bool:
     """Plot PPO training reward, validation score and KL per iteration to a PNG.
 
     ``start_score`` (the validation score of the policy PPO starts from) is drawn at iteration 0
-    and as a dashed line, so the gain over it is visible.
+    and as a dashed line, so the gain over it is visible (``start_sampled``: its sampled score).
 
     Returns:
         ``False`` (and writes nothing) when matplotlib is missing or there are no PPO records.
@@ -159,6 +160,11 @@ def plot_learning_curve(
         ax_r.axhline(start_score, color="gray", ls="--", lw=1, label=f"{start_name} (validation)")
     if steps:
         ax_r.plot(steps, score, "o-", label="validation score (greedy)")
+    steps, score = series("eval/sampled_score")
+    if start_sampled is not None:
+        steps, score = [0, *steps], [start_sampled, *score]
+    if steps:
+        ax_r.plot(steps, score, "s-", label="validation score (sampled)", alpha=0.8)
     ax_r.set_xlabel("PPO iteration")
     ax_r.set_ylabel("score")
     ax_r.legend()
@@ -197,16 +203,18 @@ def results_table(rows: Sequence[dict[str, Any]], title: str = "", samples: Iter
     n = rows[0].get("num_examples", "") if rows else ""
     lines = [f"## {title}", ""] if title else []
     lines += [
-        f"Validation split, {n} examples, greedy decoding. `{metric}` is the task metric; `reward` is the "
-        "training scorer; `KL` is KL(policy || reference) in nats per completion.",
+        f"Validation split, {n} examples. `{metric}` is the task metric of greedy completions, `sampled` the "
+        "same metric of sampled ones (the stochastic policy PPO optimises, same random numbers for every row); "
+        "`reward` is the training scorer (greedy); `KL` is KL(policy || reference) in nats per greedy "
+        "completion; length and EOS rate are of greedy completions.",
         "",
-        f"| policy | {metric} | reward | KL to reference | length | EOS rate |",
-        "|---|---|---|---|---|---|",
+        f"| policy | {metric} | sampled | reward | KL to reference | length | EOS rate |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
-            f"| {row['name']} | {_cell(row['score'])} | {_cell(row['reward'])} | {_cell(row['kl'])} | "
-            f"{_cell(row['length'])} | {_cell(row['eos_rate'])} |"
+            f"| {row['name']} | {_cell(row['score'])} | {_cell(row.get('sampled_score', float('nan')))} | "
+            f"{_cell(row['reward'])} | {_cell(row['kl'])} | {_cell(row['length'])} | {_cell(row['eos_rate'])} |"
         )
     samples = list(samples)
     if samples:

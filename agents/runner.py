@@ -34,6 +34,7 @@ from lmgym.agents.metrics import (
 from lmgym.agents.policy import PolicyWithValue, build_policy
 from lmgym.agents.ppo import PPOTrainer
 from lmgym.agents.reference import ReferenceModel
+from lmgym.agents.rollout import SamplingConfig
 from lmgym.agents.sft import build_sft_data, run_sft
 from lmgym.agents.train import TrainConfig, resolve_resume
 from lmgym.errors import CheckpointError, ConfigError, MissingDependencyError
@@ -132,7 +133,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
     def evaluate(p: PolicyWithValue, ref: ReferenceModel | None = None) -> dict[str, Any]:
         return evaluate_policy(p, eval_envs, reference=ref, max_examples=config.eval_examples,
-                               num_samples=config.num_samples, metric_scorer=metric)
+                               num_samples=config.num_samples, metric_scorer=metric, seed=config.seed,
+                               sampling=SamplingConfig(config.temperature, config.top_k, config.top_p))
 
     max_positions = proto.max_prompt_tokens + proto.max_new_tokens
     ref_dir = os.path.join(run_dir, REFERENCE_DIR)
@@ -184,8 +186,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
                 last = it == config.iterations
                 if main and ((config.eval_every and it % config.eval_every == 0) or last):
                     after = evaluate(trainer.policy, reference)
-                    metrics.update({"eval/score": after["score"], "eval/reward": after["reward"],
-                                    "eval/kl": after["kl"], "eval/length": after["length"]})
+                    metrics.update({"eval/score": after["score"], "eval/sampled_score": after["sampled_score"],
+                                    "eval/reward": after["reward"], "eval/kl": after["kl"],
+                                    "eval/length": after["length"]})
                 logger.log("ppo", it, metrics)
                 history.append({"phase": "ppo", "step": it, **metrics})
                 bar.update(1)
@@ -219,7 +222,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
         write_atomic(os.path.join(run_dir, RESULTS_JSON),
                      json.dumps(_to_json({**summary, "names": names, "config": asdict(config)}), indent=1))
         plot_learning_curve(read_metrics(logger.path), os.path.join(run_dir, CURVE_PNG), title=config.env,
-                            start_score=before.get("score"), start_name=names[0])
+                            start_score=before.get("score"), start_name=names[0],
+                            start_sampled=before.get("sampled_score"))
     results["wall_time_s"] = time.perf_counter() - t_start
     logger.close()
     envs.close()

@@ -4,7 +4,11 @@
     lmgym train --env lmgym/Copy-v0 --algo ppo --iterations 50
     lmgym train --env lmgym/Summarize-v0 --model ./my-model --scorer rougeL --env-kwargs max_new_tokens=30
     lmgym train --resume runs/summarize-sft+ppo-s0              # continue from the newest checkpoint
-    accelerate launch --num_processes 2 --cpu -m lmgym.agents.train --env lmgym/Copy-v0   # data parallel
+    accelerate launch --multi_gpu --num_processes 2 -m lmgym.agents.train --env ...     # data parallel, GPUs
+    torchrun --nproc_per_node 2 -m lmgym.agents.train --env lmgym/Copy-v0               # data parallel, CPUs (gloo)
+
+(``accelerate.Accelerator`` picks the process group up from ``torchrun``; ``accelerate launch --cpu``
+starts several CPU processes only through mpirun.)
 
 Every :class:`TrainConfig` field is a flag (``--sft-steps 200``, ``--no-whiten-advantages``); ``--help``
 lists them with their docs. From Python: ``train(TrainConfig(env="lmgym/Copy-v0"))`` returns a dict of
@@ -80,7 +84,7 @@ class TrainConfig:
     """torch CPU threads per process (0: CPU cores / processes)."""
 
     # ---- SFT warm start ----
-    sft_steps: int = 600
+    sft_steps: int = 500
     """Optimizer steps of teacher-forced training on the train split's references."""
     sft_batch_size: int = 32
     """Sequences per SFT step (per process)."""
@@ -90,15 +94,15 @@ class TrainConfig:
     """Use only the first N train examples for SFT (``None``: all)."""
 
     # ---- PPO ----
-    iterations: int = 40
+    iterations: int = 30
     """PPO iterations (rollout + update)."""
-    num_envs: int = 64
+    num_envs: int = 256
     """Episodes per iteration per process (the vector env's slots, sampled in lockstep)."""
-    epochs: int = 4
+    epochs: int = 2
     """Passes over each rollout batch."""
     minibatches: int = 2
     """Minibatches per epoch (the batch is split into this many)."""
-    learning_rate: float = 1e-4
+    learning_rate: float = 5e-5
     """PPO learning rate (Adam)."""
     value_lr_scale: float = 10.0
     """Learning-rate multiplier of the value head (it starts untrained; the LM does not)."""
