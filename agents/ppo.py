@@ -144,6 +144,8 @@ class PPOTrainer:
                                                    temperature=self.sampling.temperature or 1.0)
         scores = dense_score_rewards(self.envs, ro, self.envs.env.split) if cfg.dense_reward else ro.scores
         rewards, kl = token_rewards(scores, ro.logprobs, ref_logprobs, mask, self.kl_controller.value)
+        if it == 1:
+            self._calibrate_value_bias(ro, rewards, mask)
         advantages, returns = compute_gae(rewards, ro.values, mask, cfg.gamma, cfg.lam)
         advantages = group_center(advantages, mask, cfg.samples_per_prompt)
         if cfg.whiten_advantages:
@@ -189,6 +191,20 @@ class PPOTrainer:
         })
         self.last_rollout = ro
         return metrics
+
+    @torch.no_grad()
+    def _calibrate_value_bias(self, ro: Rollout, rewards: torch.Tensor, mask: torch.Tensor) -> None:
+        """Before the first update, shift the new value head's bias by the mean error of its predictions.
+
+        The head starts untrained while returns sit far from 0 (e.g. around 0.7 for a good SFT
+        model); without this, the first iterations spend their value steps on the offset and the
+        value errors leak into the advantages. Averaged over processes, so every replica agrees.
+        """
+        _, returns = compute_gae(rewards, ro.values, mask, self.config.gamma, 1.0)
+        shift = masked_mean(returns - ro.values, mask).reshape(1)
+        shift = self.accelerator.reduce(shift, reduction="mean")
+        self.policy.value_head.bias.add_(shift.to(self.policy.value_head.bias.dtype))
+        ro.values.add_(shift * mask)
 
     def _group_reset(self, seed: int) -> dict[str, np.ndarray]:
         """Reset the slots to ``num_envs / samples_per_prompt`` random train examples, each in consecutive slots."""

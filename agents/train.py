@@ -84,7 +84,7 @@ class TrainConfig:
     """torch CPU threads per process (0: CPU cores / processes)."""
 
     # ---- SFT warm start ----
-    sft_steps: int = 500
+    sft_steps: int = 600
     """Optimizer steps of teacher-forced training on the train split's references."""
     sft_batch_size: int = 32
     """Sequences per SFT step (per process)."""
@@ -104,7 +104,7 @@ class TrainConfig:
     """Minibatches per epoch (the batch is split into this many)."""
     learning_rate: float = 5e-5
     """PPO learning rate (Adam)."""
-    value_lr_scale: float = 10.0
+    value_lr_scale: float = 3.0
     """Learning-rate multiplier of the value head (it starts untrained; the LM does not)."""
     anneal_lr: bool = False
     """Decay the PPO learning rate linearly to 0 over ``iterations``."""

@@ -8,7 +8,6 @@ from typing import Any, ClassVar
 
 from lmgym.envs import keywords_corpus, review_corpus
 from lmgym.envs.text_task_env import TextTaskEnv
-
 from lmgym.scorers import Scorer, WeightedSum
 from lmgym.task import Task
 from lmgym.vector_env import batched

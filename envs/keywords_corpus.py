@@ -21,7 +21,6 @@ import re
 from collections.abc import Callable
 
 from lmgym.envs.corpus_sampling import Draws, disjoint_splits, join_tokens
-
 from lmgym.task import Example
 
 MAX_SENTENCE_TOKENS = 20

@@ -19,7 +19,6 @@ Corpus version 0 (matches ``lmgym/PositiveReview-v0``).
 from __future__ import annotations
 
 from lmgym.envs.corpus_sampling import Draws, disjoint_splits, join_tokens
-
 from lmgym.task import Example
 
 MAX_PROMPT_TOKENS = 16

@@ -25,7 +25,6 @@ import functools
 import re
 
 from lmgym.envs.corpus_sampling import Draws, disjoint_splits, join_tokens
-
 from lmgym.task import Example
 
 MAX_DOCUMENT_TOKENS = 80

@@ -7,7 +7,6 @@ from typing import Any, ClassVar
 
 from lmgym.envs import translate_corpus as corpus
 from lmgym.envs.text_task_env import TextTaskEnv
-
 from lmgym.errors import TaskError, did_you_mean
 from lmgym.task import Task
 from lmgym.vector_env import batched

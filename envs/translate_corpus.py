@@ -30,7 +30,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lmgym.envs.corpus_sampling import Draws, disjoint_splits, join_tokens
-
 from lmgym.task import Example
 
 LEXICON_SEED = 20_240_601

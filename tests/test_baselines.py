@@ -7,6 +7,8 @@ import sys
 
 import gymnasium as gym
 import pytest
+
+import lmgym  # noqa: F401
 from lmgym.agents.baselines import (
     TextPlanAgent,
     agent_names,
@@ -16,8 +18,6 @@ from lmgym.agents.baselines import (
     run_episode,
     sentences,
 )
-
-import lmgym  # noqa: F401
 from lmgym.errors import ConfigError
 from lmgym.evaluate import evaluate
 

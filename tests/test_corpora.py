@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from lmgym.envs import keywords_corpus, review_corpus, summarize_corpus, translate_corpus
 from lmgym.envs.corpus_sampling import Draws, corpus_hash, disjoint_splits
-
 from lmgym.task import Example
 
 CORPORA = {

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import gymnasium as gym
 import pytest
-from lmgym.envs import summarize_corpus, translate_corpus
 
 import lmgym  # noqa: F401
 from lmgym import datasets as lds
 from lmgym.data_tokenizer import normalize_text, tokenizer_from_data
+from lmgym.envs import summarize_corpus, translate_corpus
 from lmgym.errors import TaskError, TokenizerError
 from lmgym.evaluate import evaluate
 
