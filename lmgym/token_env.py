@@ -173,10 +173,13 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
         if self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1; got {self.max_new_tokens}.")
         self._prompt_tables: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        encoded: dict[str, list[list[int]]] = {}
         if max_prompt_tokens is None:
-            texts = [ex.prompt for s in task.splits for ex in task.examples(s)]
-            max_prompt_tokens = max(len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"])
+            # Tokenize every split once: the longest prompt sets P, and the same ids fill the tables.
+            encoded = {split: self._encode_prompts(split) for split in task.splits}
+            max_prompt_tokens = max(len(ids) for rows in encoded.values() for ids in rows)
         self.max_prompt_tokens = int(max_prompt_tokens)
+        self._encoded_prompts = encoded  # reused by prompt_table, so no split is tokenized twice
         if self.max_prompt_tokens < 1:
             raise ValueError(f"max_prompt_tokens must be >= 1; got {self.max_prompt_tokens}.")
 
@@ -213,26 +216,37 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
         """
         table = self._prompt_tables.get(split)
         if table is None:
-            examples = self.task.examples(split)
-            encoded = self.tokenizer([ex.prompt for ex in examples], add_special_tokens=False)["input_ids"]
-            P = self.max_prompt_tokens
-            ids = np.full((len(encoded), P), self.pad_token_id, np.int64)
-            lengths = np.zeros(len(encoded), np.int64)
-            for i, row in enumerate(encoded):
-                row = row[:P]
-                if not row:
-                    raise TokenizerError(
-                        f"Prompt {examples[i].prompt!r} (example {i} of split {split!r}, task {self.task.name!r}) "
-                        "tokenizes to nothing; fix the data or use a tokenizer that covers it."
-                    )
-                ids[i, P - len(row) :] = row
-                lengths[i] = len(row)
-            table = self._prompt_tables[split] = (ids, lengths)
+            encoded = self._encoded_prompts.pop(split, None)
+            if encoded is None:
+                encoded = self._encode_prompts(split)
+            table = self._prompt_tables[split] = self._fill_table(split, encoded)
         return table
+
+    def _encode_prompts(self, split: str) -> list[list[int]]:
+        """Token ids of every prompt of ``split`` (one batched tokenizer call)."""
+        return self.tokenizer([ex.prompt for ex in self.task.examples(split)], add_special_tokens=False)["input_ids"]
+
+    def _fill_table(self, split: str, encoded: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Left-pad (and cut to ``P``) the encoded prompts of ``split`` into ``(ids, lengths)``."""
+        examples = self.task.examples(split)
+        P = self.max_prompt_tokens
+        ids = np.full((len(encoded), P), self.pad_token_id, np.int64)
+        lengths = np.zeros(len(encoded), np.int64)
+        for i, row in enumerate(encoded):
+            row = row[:P]
+            if not row:
+                raise TokenizerError(
+                    f"Prompt {examples[i].prompt!r} (example {i} of split {split!r}, task {self.task.name!r}) "
+                    "tokenizes to nothing; fix the data or use a tokenizer that covers it."
+                )
+            ids[i, P - len(row) :] = row
+            lengths[i] = len(row)
+        return ids, lengths
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_prompt_tables"] = {}  # cheap to rebuild; keeps pickles (e.g. to subprocesses) small
+        state["_encoded_prompts"] = {}
         return state
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
