@@ -356,6 +356,7 @@ def default_lm(
         n_embd=n_embd,
         n_layer=n_layer,
         n_head=n_head,
+        activation_function="gelu_pytorch_tanh",  # GPT-2's tanh GELU as one fused kernel (gelu_new is several)
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,

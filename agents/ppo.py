@@ -8,7 +8,8 @@ Reading order of :meth:`PPOTrainer.iterate` (CleanRL style, one algorithm top to
 3. **rewards**: score on the last token (or, with ``dense_reward``, spread over the tokens as score
    differences, :mod:`lmgym.agents.shaping`), ``-kl_coef * (logp - ref_logp)`` on every token;
 4. **advantages**: GAE(gamma, lambda); with ``samples_per_prompt = k > 1`` each prompt is sampled
-   ``k`` times and advantages are centred per prompt group; then whitened over the batch's tokens;
+   ``k`` times and advantages are centred per prompt group; then whitened over the batch's tokens
+   (``advantage="rloo"``: each completion's total reward minus its prompt's other completions' mean);
 5. **update**: ``epochs`` passes over shuffled minibatches, each one teacher-forced
    forward/backward per sequence: clipped policy loss + ``vf_coef`` * clipped value loss -
    ``ent_coef`` * entropy, gradient clipping; an epoch whose approx-KL exceeds
@@ -41,6 +42,7 @@ from lmgym.agents.ppo_math import (
     masked_var,
     masked_whiten,
     policy_loss,
+    rloo_advantages,
     token_rewards,
     value_loss,
 )
@@ -146,10 +148,7 @@ class PPOTrainer:
         rewards, kl = token_rewards(scores, ro.logprobs, ref_logprobs, mask, self.kl_controller.value)
         if it == 1:
             self._calibrate_value_bias(ro, rewards, mask)
-        advantages, returns = compute_gae(rewards, ro.values, mask, cfg.gamma, cfg.lam)
-        advantages = group_center(advantages, mask, cfg.samples_per_prompt)
-        if cfg.whiten_advantages:
-            advantages = masked_whiten(advantages, mask)
+        advantages, returns = self.advantages(ro.values, rewards, mask)
 
         # 5. update.
         t1 = time.perf_counter()
@@ -191,6 +190,27 @@ class PPOTrainer:
         })
         self.last_rollout = ro
         return metrics
+
+    def advantages(
+        self, values: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(advantages, value targets)`` of a rollout, both ``(N, T)``, by the configured estimator.
+
+        ``gae``: GAE(gamma, lambda) from the value head, centred per prompt group. ``rloo``: each
+        completion's total reward minus the mean of its prompt's other completions (no critic); the
+        value head still learns Monte-Carlo returns. Then optional whitening over the batch's tokens
+        (for ``rloo`` a rescale only, so tied groups keep zero advantage).
+        """
+        cfg = self.config
+        if cfg.advantage == "rloo":
+            _, returns = compute_gae(rewards, values, mask, cfg.gamma, 1.0)
+            advantages = rloo_advantages(rewards, mask, cfg.samples_per_prompt)
+        else:
+            advantages, returns = compute_gae(rewards, values, mask, cfg.gamma, cfg.lam)
+            advantages = group_center(advantages, mask, cfg.samples_per_prompt)
+        if cfg.whiten_advantages:
+            advantages = masked_whiten(advantages, mask, shift_mean=cfg.advantage == "gae")
+        return advantages, returns
 
     @torch.no_grad()
     def _calibrate_value_bias(self, ro: Rollout, rewards: torch.Tensor, mask: torch.Tensor) -> None:

@@ -154,6 +154,34 @@ def group_center(advantages: torch.Tensor, mask: torch.Tensor, group_size: int) 
     return ((adv - mean) * m).view(B, T)
 
 
+def rloo_advantages(rewards: torch.Tensor, mask: torch.Tensor, group_size: int) -> torch.Tensor:
+    """REINFORCE leave-one-out advantages (RLOO) for consecutive groups of completions of one prompt.
+
+    Each completion's total reward ``R_i`` (its score plus its per-token KL penalties) minus the
+    mean total reward of the *other* ``group_size - 1`` completions of the same prompt, put on every
+    one of its tokens. No value function is involved, so a group whose completions all score the
+    same gets exactly zero advantage: near a task's ceiling, where most groups tie, this keeps the
+    critic's errors out of the policy gradient.
+
+    Args:
+        rewards: ``(B, T)`` per-token rewards (see :func:`token_rewards`).
+        mask: ``(B, T)`` prefix mask of written tokens.
+        group_size: completions per prompt (``>= 2``); ``B`` must be a multiple of it.
+
+    Returns:
+        ``(B, T)`` advantages, zero on padding.
+    """
+    B, _ = rewards.shape
+    if group_size < 2:
+        raise ValueError(f"RLOO needs at least 2 completions per prompt; got group_size={group_size}.")
+    if B % group_size:
+        raise ValueError(f"batch of {B} rows is not a whole number of groups of {group_size}.")
+    mask = mask.to(rewards.dtype)
+    total = (rewards * mask).sum(1).view(B // group_size, group_size)  # (G, k)
+    others = (total.sum(1, keepdim=True) - total) / (group_size - 1)
+    return (total - others).view(B, 1) * mask
+
+
 # ---- losses -------------------------------------------------------------------------------------
 
 

@@ -66,7 +66,8 @@ def sample_tokens(
 class Rollout:
     """One batch of finished episodes, laid out per response token.
 
-    Tensors (on the policy's device): ``prompt_ids``/``prompt_mask`` ``(N, P)``;
+    Tensors (on the policy's device): ``prompt_ids``/``prompt_mask`` ``(N, P')``, the env's left-padded
+    prompts without the columns that are padding in every row (``P' <= P``);
     ``response_ids``/``response_mask``/``logprobs``/``values`` ``(N, T)`` where ``T`` is the
     longest response in the batch; ``scores``/``terminated`` ``(N,)``.
     Python lists (one entry per episode): ``prompts``, ``completions``, ``references``,
@@ -100,6 +101,11 @@ class Rollout:
             value = getattr(self, f.name)
             out[f.name] = value[index] if isinstance(value, torch.Tensor) else [value[i] for i in rows_list]
         return Rollout(**out)
+
+
+def used_prompt_columns(prompt_mask: np.ndarray) -> slice:
+    """The columns of a left-padded ``prompt_mask (N, P)`` that hold a real token in some row."""
+    return slice(int(prompt_mask.any(0).argmax()), None)
 
 
 def check_lockstep(envs: Any) -> None:
@@ -143,8 +149,11 @@ def collect_rollout(
     N = envs.num_envs
     limit = obs["response_ids"].shape[1]
     pad = int(envs.env.pad_token_id)
-    prompt_ids = torch.as_tensor(obs["prompt_ids"], device=device)  # (N, P)
-    prompt_mask = torch.as_tensor(obs["prompt_mask"], device=device)
+    # Prompts are left-padded to the split's longest: drop the columns no slot uses (positions come from
+    # the mask, so the model's output is unchanged) before the prefill and the later teacher-forced passes.
+    used = used_prompt_columns(obs["prompt_mask"])
+    prompt_ids = torch.as_tensor(obs["prompt_ids"][:, used], device=device)  # (N, P')
+    prompt_mask = torch.as_tensor(obs["prompt_mask"][:, used], device=device)
     temperature = sampling.temperature if sampling.temperature > 0 else 1.0
 
     state, logits, values = policy.start(prompt_ids, prompt_mask)  # (N, V), (N,)

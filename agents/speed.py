@@ -25,18 +25,14 @@ import contextlib
 import dataclasses
 import gc
 import itertools
-import json
 import math
 import os
-import platform
 import shlex
-import subprocess
 import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -46,14 +42,14 @@ import torch
 import lmgym  # noqa: F401  (registers the envs)
 from lmgym.agents.policy import build_policy, position_ids_from_mask
 from lmgym.agents.ppo import PPOTrainer
-from lmgym.agents.ppo_math import compute_gae, masked_whiten, token_rewards
+from lmgym.agents.ppo_math import token_rewards
 from lmgym.agents.reference import ReferenceModel
-from lmgym.agents.rollout import SamplingConfig, collect_rollout, sample_tokens
+from lmgym.agents.rollout import SamplingConfig, collect_rollout, sample_tokens, used_prompt_columns
 from lmgym.agents.runner import make_accelerator
+from lmgym.agents.speed_report import format_markdown, git_commit, machine_info, write_results
 from lmgym.agents.train import TrainConfig, field_docs
 from lmgym.errors import ConfigError, LmgymError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = ("a", "b", "c", "d", "e", "f")
 DTYPES = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}  # --dtype -> accelerate mixed_precision
 TARGETS = {  # ratio name -> (comparison, bound), at default sizes
@@ -77,7 +73,7 @@ class SpeedConfig:
     prompt_tokens: int = 96
     """Prompt length ``P`` (the env's ``max_prompt_tokens``; shorter prompts are left-padded)."""
     new_tokens: int = 64
-    """New tokens ``R`` per sequence (the env's ``max_new_tokens``); ``P + R`` is the context of c."""
+    """New tokens ``R`` per sequence (the env's ``max_new_tokens``); the prompt plus ``R`` is the context of c."""
     n_layer: int = 4
     """Layers of the GPT-2-style model."""
     n_embd: int = 256
@@ -148,31 +144,6 @@ def timed(device: torch.device, out: dict[str, float], key: str = "seconds") -> 
     out[key], out[key + "_cpu"] = time.perf_counter() - t0, time.process_time() - c0
 
 
-def machine_info(device: torch.device) -> dict[str, Any]:
-    """CPU model, cores, library versions and the device (GPU name on CUDA)."""
-    import transformers
-
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")),
-               platform.processor() or platform.machine())
-    info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "device": str(device), "load_avg_start": os.getloadavg()[0]}
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
-
-
-def git_commit() -> dict[str, Any]:
-    """The checkout's commit and whether tracked files have uncommitted changes (``None`` outside git)."""
-
-    try:
-        run = lambda *args: subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10,
-                                           check=True).stdout.strip()
-        return {"commit": run("rev-parse", "HEAD"), "dirty": bool(run("status", "--porcelain", "--untracked-files=no"))}
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
-
-
 # ---- the setup shared by a, b, c, e, f --------------------------------------------------------------------
 @dataclass
 class Setup:
@@ -216,9 +187,13 @@ def build_setup(cfg: SpeedConfig) -> Setup:
 
 # ---- a, b, c: tokens through the model ---------------------------------------------------------------------
 def run_generate(s: Setup, obs: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Section a: ``model.generate`` with its KV cache, plain sampling, exactly ``R`` new tokens per row."""
-    prompt_ids = torch.as_tensor(obs["prompt_ids"], device=s.device)  # (N, P)
-    prompt_mask = torch.as_tensor(obs["prompt_mask"], device=s.device)
+    """Section a: ``model.generate`` with its KV cache, plain sampling, exactly ``R`` new tokens per row.
+
+    It gets the prompts as b's rollout feeds them: without the columns that are padding in every row.
+    """
+    used = used_prompt_columns(obs["prompt_mask"])
+    prompt_ids = torch.as_tensor(obs["prompt_ids"][:, used], device=s.device)  # (N, P')
+    prompt_mask = torch.as_tensor(obs["prompt_mask"][:, used], device=s.device)
     env, sampling, out = s.envs.env, s.sampling, {}
     torch.manual_seed(s.cfg.seed)
     with timed(s.device, out), torch.no_grad(), s.accelerator.autocast():
@@ -256,11 +231,13 @@ def run_recompute(s: Setup) -> dict[str, Any]:
     with timed(dev, out), torch.no_grad(), s.accelerator.autocast():
         obs, _ = s.envs.reset(seed=s.cfg.seed)
         active = np.ones(s.cfg.num_envs, bool)
+        used = used_prompt_columns(obs["prompt_mask"])  # the same prompt columns as a and b
+        width = obs["prompt_mask"][:, used].shape[1]
         while active.any():
             t = int(obs["step"].max())
-            ids = torch.cat([torch.as_tensor(obs["prompt_ids"], device=dev),
-                             torch.as_tensor(obs["response_ids"][:, :t], device=dev)], 1)  # (N, P+t)
-            mask = torch.cat([torch.as_tensor(obs["prompt_mask"], device=dev),
+            ids = torch.cat([torch.as_tensor(obs["prompt_ids"][:, used], device=dev),
+                             torch.as_tensor(obs["response_ids"][:, :t], device=dev)], 1)  # (N, P'+t)
+            mask = torch.cat([torch.as_tensor(obs["prompt_mask"][:, used], device=dev),
                               torch.as_tensor(obs["response_mask"][:, :t], device=dev)], 1)
             lm = s.policy.model(input_ids=ids, attention_mask=mask, position_ids=position_ids_from_mask(mask),
                                 use_cache=False, output_hidden_states=True, logits_to_keep=1)
@@ -274,7 +251,7 @@ def run_recompute(s: Setup) -> dict[str, Any]:
             steps += 1
     out["tokens"] = s.cfg.num_envs * steps
     out["tokens_per_s"] = out["tokens"] / out["seconds"]
-    out["context"] = s.cfg.prompt_tokens + steps
+    out["context"] = int(width) + steps
     return out
 
 
@@ -286,6 +263,8 @@ def run_env(env_id: str, num_envs: int, steps: int, seed: int, **env_kwargs: Any
     they alternate timed blocks of one episode cycle (``R`` steps and the restart step) for about
     ``steps`` steps; the fastest block of each counts (short blocks filter out other processes' bursts).
     ``episodes`` and ``total_reward`` add up all blocks: the same for both when the envs agree.
+    ``native.scoring_share`` is the part of the native time spent decoding and scoring finished
+    episodes; ``ratio_bound_scoring_only`` is the native/sync ratio if nothing else cost time.
     """
     envs = {"native": gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **env_kwargs),
             "sync": gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", **env_kwargs)}
@@ -301,6 +280,18 @@ def run_env(env_id: str, num_envs: int, steps: int, seed: int, **env_kwargs: Any
         env.reset(seed=seed)
         for a in actions[0]:
             env.step(a)
+    # Time the native env's decoding + scoring of finished episodes (work SyncVectorEnv does alike, per env).
+    scoring = {"seconds": 0.0}
+    inner = envs["native"]._score
+
+    def timed_score(*args: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return inner(*args)
+        finally:
+            scoring["seconds"] += time.perf_counter() - t0
+
+    envs["native"]._score = timed_score
     for block in actions[1:]:
         for name, env in envs.items():
             row, t = out[name], {}
@@ -318,6 +309,9 @@ def run_env(env_id: str, num_envs: int, steps: int, seed: int, **env_kwargs: Any
         env.close()
     out["ratio"] = out["native"]["steps_per_s"] / out["sync"]["steps_per_s"]
     out["mean_ratio"] = out["native"]["mean_steps_per_s"] / out["sync"]["mean_steps_per_s"]
+    # Where the native time goes, and the ratio native could reach if its per-step array work were free.
+    out["native"]["scoring_share"] = scoring["seconds"] / out["native"]["total_seconds"]
+    out["ratio_bound_scoring_only"] = out["sync"]["total_seconds"] / max(scoring["seconds"], 1e-12)
     return out
 
 
@@ -362,9 +356,7 @@ def run_update(s: Setup, ro: Any, ref_logprobs: torch.Tensor) -> dict[str, Any]:
     trainer = PPOTrainer(cfg, s.policy, s.reference, s.envs, s.accelerator)
     mask = ro.response_mask.float()
     rewards, _ = token_rewards(ro.scores, ro.logprobs, ref_logprobs, mask, trainer.kl_controller.value)
-    advantages, returns = compute_gae(rewards, ro.values, mask, cfg.gamma, cfg.lam)
-    if cfg.whiten_advantages:
-        advantages = masked_whiten(advantages, mask)
+    advantages, returns = trainer.advantages(ro.values, rewards, mask)
     generator = torch.Generator(device=s.device).manual_seed(s.cfg.seed)
     out: dict[str, Any] = {}
     with timed(s.device, out):
@@ -393,15 +385,17 @@ def _run(cfg: SpeedConfig, command: str, log: Callable[[str], None], t_start: fl
     lm, want, sec = s.policy.model.config, set(cfg.sections), {}
     obs, _ = s.envs.reset(seed=cfg.seed)
     N, P, R = cfg.num_envs, cfg.prompt_tokens, cfg.new_tokens
+    Pu = int(obs["prompt_mask"][:, used_prompt_columns(obs["prompt_mask"])].shape[1])  # columns a, b, c feed
     model = {"type": lm.model_type, "n_layer": lm.n_layer, "n_embd": lm.n_embd, "n_head": lm.n_head,
              "vocab_size": lm.vocab_size, "parameters": sum(p.numel() for p in s.policy.model.parameters())}
     res: dict[str, Any] = {
         "command": command, "config": dataclasses.asdict(cfg), "machine": machine_info(s.device), "git": git_commit(),
-        "sizes": {"env": cfg.env, "num_envs": N, "prompt_tokens": P, "new_tokens": R, "context": P + R,
-                  "prompt_real_tokens_mean": float(obs["prompt_mask"].sum(1).mean()), "model": model,
+        "sizes": {"env": cfg.env, "num_envs": N, "prompt_tokens": P, "new_tokens": R, "context": Pu + R,
+                  "prompt_real_tokens_mean": float(obs["prompt_mask"].sum(1).mean()), "prompt_tokens_used": Pu,
+                  "model": model,
                   # token positions each path pushes through the model: the work, where compute-bound
-                  "forward_tokens": {"a": N * (P + R - 1), "b": N * (P + R - 1) + N * (P + R),
-                                     "c": N * sum(P + t for t in range(R))}},
+                  "forward_tokens": {"a": N * (Pu + R - 1), "b": N * (Pu + R - 1) + N * (Pu + R),
+                                     "c": N * sum(Pu + t for t in range(R))}},
         "seeds": {"seed": cfg.seed, "env_slots": f"{cfg.seed} + slot", "torch": cfg.seed}, "sections": sec,
     }
     log(f"lmgym speed: {cfg.env} N={N} P={P} R={R}, model {lm.n_layer}x{lm.n_embd} on {s.device} "
@@ -459,76 +453,6 @@ def ratios(sec: dict[str, Any]) -> dict[str, float]:
     if "f" in sec and "b" in sec:
         r["f_update_over_rollout"] = sec["f"]["seconds"] / sec["b"]["seconds"]
     return r
-
-
-# ---- output -----------------------------------------------------------------------------------------------------
-def format_markdown(res: dict[str, Any]) -> str:
-    """The results as Markdown: sizes and machine, one row per measurement, then the targets."""
-    sec, r, sz, m, cfg = res["sections"], res["ratios"], res["sizes"], res["machine"], res["config"]
-    lm = sz["model"]
-    lines = [
-        f"# Rollout speed: preset `{cfg['preset']}`", "", f"`{res['command']}`", "",
-        f"- sizes: `{sz['env']}`, N = {sz['num_envs']}, prompt P = {sz['prompt_tokens']} (left-padded; mean "
-        f"{sz['prompt_real_tokens_mean']:.0f} real tokens), R = {sz['new_tokens']} new tokens (context "
-        f"{sz['context']}); {lm['type']} {lm['n_layer']} layers x {lm['n_embd']}, {lm['n_head']} heads, vocab "
-        f"{lm['vocab_size']}, {lm['parameters']:,} parameters",
-        f"- machine: {m['cpu']}, {m['cores']} cores (load average {m['load_avg_start']:.1f} at start, "
-        f"{m['load_avg_end']:.1f} at end); device {m['device']} {m.get('gpu', '')}; {cfg['dtype']}, "
-        f"torch threads: {cfg['threads']}; torch {m['torch']}, transformers {m['transformers']}",
-        f"- git {res['git']['commit']}{' + uncommitted changes' if res['git']['dirty'] else ''}; seed "
-        f"{res['seeds']['seed']}; wall time {res['wall_s']:.0f} s. Absolute numbers are noisy (shared machine); "
-        "the ratios, measured side by side in one run, are what count.",
-    ]
-    if max(m["load_avg_start"], m["load_avg_end"]) > m["cores"] - 0.5:
-        lines.append("- **busy machine** (load average near or above the cores): other processes shared the CPUs; "
-                     "with more than one torch thread, oversubscription slows the many small kernels of decoding far "
-                     "more than big ones. Rerun on an idle machine or with `--threads 1`.")
-    lines += ["", "| | measurement | seconds | tokens/s or steps/s | ratio |", "|---|---|---:|---:|---|"]
-
-    def row(key: str, what: str, seconds: float | None = None, rate: float | None = None, ratio: str = "") -> None:
-        cells = ["" if seconds is None else f"{seconds:.3f}", "" if rate is None else f"{rate:,.0f}"]
-        lines.append(f"| {key} | {what} | {cells[0]} | {cells[1]} | {ratio} |")
-
-    get = lambda name: r.get(name, math.nan)
-    if "a" in sec:
-        row("a", "`model.generate`, KV cache, sampling (the limit)", sec["a"]["seconds"], sec["a"]["tokens_per_s"])
-    if "b" in sec:
-        b = sec["b"]
-        row("b", f"env + PPO rollout (KV cache, values) {b['rollout_s']:.3f} s + reference log-probs "
-            f"{b['reference_s']:.3f} s", b["seconds"], b["tokens_per_s"],
-            f"b/a = {get('b_over_a'):.2f} (rollout alone {get('b_rollout_only_over_a'):.2f}; CPU time "
-            f"{get('b_over_a_cpu_time'):.2f})")
-    if "c" in sec:
-        row("c", f"per-token full recompute through the env (context {sec['c']['context']})", sec["c"]["seconds"],
-            sec["c"]["tokens_per_s"], f"b/c = {get('b_over_c'):.1f}")
-    for d in sec.get("d", {}).values():
-        what = (f"`{d['env']}` scorer `{d['scorer']}`, {d['num_envs']} envs, {d['episode_tokens']}-token episodes "
-                f"(fastest of {d['blocks']} episode cycles)")
-        row("d", f"{what}, native", d["native"]["seconds"], d["native"]["steps_per_s"],
-            f"native/sync = {d['ratio']:.1f} (all blocks {d['mean_ratio']:.1f})")
-        row("d", f"{what}, sync", d["sync"]["seconds"], d["sync"]["steps_per_s"])
-    for name in ("full_copy", "lora") if "e" in sec else ():
-        e, peak = sec["e"], sec["e"][name].get("cuda_max_allocated")
-        cuda = "" if peak is None else f", CUDA peak {peak / 2**20:.1f} MiB"
-        row("e", f"policy + value + reference, {name.replace('_', ' ')}: {e[name]['bytes'] / 2**20:.2f} MiB{cuda}",
-            ratio=f"{e[name]['ratio_to_one_model']:.2f} x one model ({e['one_model_bytes'] / 2**20:.2f} MiB)")
-    if "f" in sec:
-        row("f", f"one PPO update: {sec['f']['epochs_run']} epochs x {sec['f']['minibatches']} minibatches",
-            sec["f"]["seconds"], ratio=f"update/rollout = {get('f_update_over_rollout'):.2f}")
-    lines += ["", "Targets (stated for the default sizes):", "", "| target | value | met |", "|---|---:|---|"]
-    for name, t in res["targets"].items():
-        value, met = "not run" if t["value"] is None else f"{t['value']:.2f}", {None: "", True: "yes"}.get(t["met"])
-        lines.append(f"| `{name}` {t['op']} {t['bound']} | {value} | {met or '**no**'} |")
-    return "\n".join(lines) + "\n"
-
-
-def write_results(res: dict[str, Any], out_dir: str) -> tuple[Path, Path]:
-    """Write ``<preset>.json`` and ``<preset>.md`` to ``out_dir``; returns their paths."""
-    folder, name = Path(out_dir), res["config"]["preset"]
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.json").write_text(json.dumps(res, indent=2) + "\n")
-    (folder / f"{name}.md").write_text(format_markdown(res))
-    return folder / f"{name}.json", folder / f"{name}.md"
 
 
 def config_from_args(argv: Sequence[str]) -> SpeedConfig:

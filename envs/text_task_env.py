@@ -40,6 +40,7 @@ class TextTaskEnv(TokenEnv):
     task_kind: ClassVar[str] = ""
     template: ClassVar[str] = "{source}"
     builtin_prompt_tokens: ClassVar[int] = 0
+    max_inferred_prompt_tokens: ClassVar[int | None] = DATASET_MAX_PROMPT_TOKENS  # datasets: P = longest, capped
     dataset_source_words: ClassVar[int | None] = None
 
     def __init__(
@@ -80,8 +81,6 @@ class TextTaskEnv(TokenEnv):
             )
             if tokenizer is None:
                 kwargs["tokenizer"] = self.data_tokenizer(task, tokenizer_kind, max_vocab)
-            if kwargs.get("max_prompt_tokens") is None:
-                kwargs["max_prompt_tokens"] = self.longest_prompt(task, kwargs["tokenizer"])
         self._builtin_tokenizer = dataset is None and kwargs.get("tokenizer") is None
         if kwargs.get("scorer") is None:
             kwargs["scorer"] = self.make_default_scorer(task)
@@ -138,14 +137,6 @@ class TextTaskEnv(TokenEnv):
         train = task.examples("train")
         texts = [ex.prompt for ex in train] + [ref for ex in train for ref in ex.references]
         return tokenizer_from_data(texts, kind, max_vocab)
-
-    @staticmethod
-    def longest_prompt(task: Task, tokenizer: Any) -> int:
-        """Tokens in the longest prompt of any split, at most :data:`DATASET_MAX_PROMPT_TOKENS`."""
-        tok = load_tokenizer(tokenizer)
-        texts = [ex.prompt for split in task.splits for ex in task.examples(split)]
-        longest = max(len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"])
-        return max(1, min(longest, DATASET_MAX_PROMPT_TOKENS))
 
     @staticmethod
     def train_references(task: Task) -> list[str]:

@@ -124,7 +124,8 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
       env's default.
     - ``split``: ``"train"``, ``"validation"`` or ``"test"``.
     - ``max_prompt_tokens``: prompt length ``P`` (longer prompts are cut at the end); ``None``
-      uses the longest prompt of the task.
+      uses the longest prompt of the task, at most ``max_inferred_prompt_tokens`` (512 for
+      dataset-backed text envs).
     - ``max_new_tokens``: response token limit ``R``.
     - ``render_mode``: ``"ansi"`` (``render()`` returns text) or ``"human"`` (prints it).
 
@@ -135,6 +136,7 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "human"], "render_fps": 4}
     default_scorer: ClassVar[Any] = "token_accuracy"
     default_max_new_tokens: ClassVar[int] = 32
+    max_inferred_prompt_tokens: ClassVar[int | None] = None  # cap on P when it is inferred from the prompts
 
     def __init__(
         self,
@@ -177,7 +179,9 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
         if max_prompt_tokens is None:
             # Tokenize every split once: the longest prompt sets P, and the same ids fill the tables.
             encoded = {split: self._encode_prompts(split) for split in task.splits}
-            max_prompt_tokens = max(len(ids) for rows in encoded.values() for ids in rows)
+            max_prompt_tokens = max(1, max(len(ids) for rows in encoded.values() for ids in rows))
+            if self.max_inferred_prompt_tokens is not None:
+                max_prompt_tokens = min(max_prompt_tokens, self.max_inferred_prompt_tokens)
         self.max_prompt_tokens = int(max_prompt_tokens)
         self._encoded_prompts = encoded  # reused by prompt_table, so no split is tokenized twice
         if self.max_prompt_tokens < 1:

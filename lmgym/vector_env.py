@@ -103,6 +103,7 @@ class BatchedTokenEnv(VectorEnv):
         self._response = np.full((N, R), self._pad, np.int64)
         self._length = np.zeros(N, np.int64)
         self._ended = np.zeros(N, bool)  # the slot's episode has ended
+        self._num_ended = 0  # self._ended.sum(), kept so that a step with every slot running skips row selection
         self._started = False
         self._examples: list[Any] = [None] * N
         self._index = np.full(N, -1, np.int64)
@@ -132,6 +133,7 @@ class BatchedTokenEnv(VectorEnv):
         self._response_mask[rows] = 0
         self._length[rows] = 0
         self._ended[rows] = False
+        self._num_ended = int(self._ended.sum())
         self._index[rows] = index
         picked = [examples[k] for k in index]
         for i, ex in zip(rows, picked):
@@ -194,7 +196,9 @@ class BatchedTokenEnv(VectorEnv):
             raise InvalidActionError(
                 f"Actions must be integer token ids; got dtype {a.dtype}. Cast with .astype(np.int64)."
             )
-        if a.min() < 0 or a.max() >= self._V:
+        # One reduction: a negative id viewed as unsigned is huge, so ``max >= V`` catches both ends.
+        unsigned = a.view(f"u{a.itemsize}") if a.dtype.kind == "i" else a
+        if unsigned.max() >= self._V:
             bad = int(np.flatnonzero((a < 0) | (a >= self._V))[0])
             raise InvalidActionError(
                 f"Action {int(a[bad])} of slot {bad} is outside the vocabulary: token ids are in [0, {self._V})."
@@ -208,45 +212,47 @@ class BatchedTokenEnv(VectorEnv):
         actions = self._check_actions(actions)
         N = self.num_envs
         infos: dict[str, Any] = {}
-        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
-            restart = self._ended.copy()
-            if restart.any():
-                rows = np.flatnonzero(restart)
-                infos = self._merge_info(infos, rows, self._start(rows, None, {}))
-            active = ~restart
+        if self._num_ended and self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            rows = np.flatnonzero(self._ended)
+            infos = self._merge_info(infos, rows, self._start(rows, None, {}))
+            active = np.ones(N, bool)
+            active[rows] = False  # restarted slots ignore this step's action
         else:
-            active = ~self._ended
-        if active.all():  # the common case: one fancy-indexed write, no row selection
+            active = ~self._ended if self._num_ended else None  # None: every slot is running (the common case)
+        if active is None:  # one fancy-indexed write, no row selection
             self._response_mask[self._rows, self._length] = 1
             self._response[self._rows, self._length] = actions
             self._length += 1
+            terminated = actions == self._eos
+            truncated = ~terminated & (self._length >= self.limit)
         else:
             rows = np.flatnonzero(active)
             self._response_mask[rows, self._length[rows]] = 1
             self._response[rows, self._length[rows]] = actions[rows]
             self._length[rows] += 1
-        terminated = active & (actions == self._eos)
-        truncated = active & ~terminated & (self._length >= self.limit)
+            terminated = active & (actions == self._eos)
+            truncated = active & ~terminated & (self._length >= self.limit)
         ended = terminated | truncated
-        self._ended |= ended
-        rewards = np.zeros(N, np.float64)
         finished = np.flatnonzero(ended)
-        if finished.size:
-            final = self._score(finished, terminated)
-            rewards[finished] = final["score"]
+        rewards = np.zeros(N, np.float64)
+        if not finished.size:
+            return self._obs(), rewards, terminated, truncated, infos
+        self._ended[finished] = True
+        self._num_ended = int(self._ended.sum())
+        final = self._score(finished, terminated)
+        rewards[finished] = final["score"]
         obs = self._obs()
-        if finished.size:
-            if self.autoreset_mode == AutoresetMode.SAME_STEP:
-                final_obs = np.full(N, None, dtype=object)
-                for i in finished:
-                    final_obs[i] = {k: v[i] for k, v in obs.items()}
-                infos["final_obs"], infos["_final_obs"] = final_obs, ended.copy()
-                infos["final_info"] = self._merge_info({}, finished, final)
-                infos["_final_info"] = ended.copy()
-                infos = self._merge_info(infos, finished, self._start(finished, None, {}))
-                obs = self._obs()
-            else:
-                infos = self._merge_info(infos, finished, final)
+        if self.autoreset_mode == AutoresetMode.SAME_STEP:
+            final_obs = np.full(N, None, dtype=object)
+            for i in finished:
+                final_obs[i] = {k: v[i] for k, v in obs.items()}
+            infos["final_obs"], infos["_final_obs"] = final_obs, ended.copy()
+            infos["final_info"] = self._merge_info({}, finished, final)
+            infos["_final_info"] = ended.copy()
+            infos = self._merge_info(infos, finished, self._start(finished, None, {}))
+            obs = self._obs()
+        else:
+            infos = self._merge_info(infos, finished, final)
         return obs, rewards, terminated, truncated, infos
 
     def _score(self, rows: np.ndarray, terminated: np.ndarray) -> dict[str, list]:

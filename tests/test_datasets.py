@@ -61,6 +61,18 @@ def test_summarization_file_end_to_end(news_file):
     assert scores["random"] < 0.1 < scores["lead-1"] < scores["oracle"] - 0.4, scores
 
 
+def test_dataset_prompt_length_is_the_longest_prompt_capped(news_file, monkeypatch):
+    base = gym.make("lmgym/Summarize-v0", dataset=str(news_file)).unwrapped
+    prompts = [ex.prompt for split in base.task.splits for ex in base.task.examples(split)]
+    longest = max(len(ids) for ids in base.tokenizer(prompts, add_special_tokens=False)["input_ids"])
+    assert base.max_prompt_tokens == longest
+    monkeypatch.setattr(type(base), "max_inferred_prompt_tokens", longest - 3)
+    capped = gym.make("lmgym/Summarize-v0", dataset=str(news_file)).unwrapped
+    assert capped.max_prompt_tokens == longest - 3
+    ids, lengths = capped.prompt_table("train")
+    assert ids.shape[1] == longest - 3 and lengths.max() == longest - 3
+
+
 def test_translation_file_end_to_end_with_bpe(parallel_file):
     kwargs = {"dataset": str(parallel_file), "direction": "en-xx"}
     env = gym.make("lmgym/Translate-v0", tokenizer_kind="bpe", max_vocab=600, **kwargs)

@@ -52,6 +52,19 @@ def test_kv_cached_rollout_matches_teacher_forced_recompute(kind):
         assert envs.env.decode(ids) == ro.completions[i]
 
 
+@pytest.mark.parametrize("kind", ["default", "default-seq2seq"])
+def test_rollout_drops_prompt_columns_that_are_padding_in_every_row(kind):
+    snug, wide = make_envs(), make_envs(max_prompt_tokens=40)
+    policy = small_policy(wide, kind)
+    runs = [collect_rollout(policy, envs, SamplingConfig(temperature=1.0), generator=torch.Generator().manual_seed(0),
+                            seed=3) for envs in (snug, wide)]
+    longest = int(runs[1].prompt_mask.sum(1).max())
+    assert runs[1].prompt_ids.shape[1] == longest < 40 and bool(runs[1].prompt_mask[:, 0].any())
+    assert torch.equal(runs[0].response_ids, runs[1].response_ids)
+    torch.testing.assert_close(runs[0].logprobs, runs[1].logprobs, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(runs[0].values, runs[1].values, atol=1e-5, rtol=1e-5)
+
+
 def test_left_padding_does_not_change_causal_outputs():
     envs = make_envs()
     policy = small_policy(envs)

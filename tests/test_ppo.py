@@ -117,6 +117,27 @@ def test_samples_per_prompt_groups_slots_on_one_prompt():
         TrainConfig(num_envs=10, samples_per_prompt=4).validate()
 
 
+def test_rloo_advantages_rank_completions_within_each_prompt():
+    trainer = make_trainer(samples_per_prompt=4, advantage="rloo", whiten_advantages=False)
+    metrics = trainer.iterate()
+    assert math.isfinite(metrics["losses/policy"]) and math.isfinite(metrics["losses/value"])
+    ro = trainer.last_rollout
+    mask = ro.response_mask.float()
+    rewards = torch.zeros_like(mask)
+    rewards[torch.arange(16), mask.sum(1).long() - 1] = ro.scores  # no KL penalty: advantages are score gaps
+    advantages, returns = trainer.advantages(ro.values, rewards, mask)
+    for g in range(0, 16, 4):
+        scores = ro.scores[g : g + 4]
+        for i in range(4):
+            gap = scores[i] - (scores.sum() - scores[i]) / 3
+            torch.testing.assert_close(advantages[g + i][mask[g + i].bool()], gap.expand(int(mask[g + i].sum())))
+    torch.testing.assert_close(returns[mask.bool()], ro.scores[:, None].expand_as(mask)[mask.bool()])
+    for bad, match in (({"advantage": "gae2"}, "gae or rloo"), ({"advantage": "rloo", "samples_per_prompt": 1},
+                                                                "samples_per_prompt >= 2")):
+        with pytest.raises(ConfigError, match=match):
+            TrainConfig(**bad).validate()
+
+
 def test_rollouts_need_a_lockstep_env():
     envs = gym.make_vec("lmgym/Copy-v0", num_envs=2, vectorization_mode="vector_entry_point")
     policy = build_policy("default", envs.tokenizer, 16, n_layer=1, n_embd=32, n_head=2)

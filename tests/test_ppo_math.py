@@ -21,6 +21,7 @@ from lmgym.agents.ppo_math import (  # noqa: E402
     masked_var,
     masked_whiten,
     policy_loss,
+    rloo_advantages,
     token_rewards,
     value_loss,
 )
@@ -72,6 +73,21 @@ def test_group_center_by_hand():
     torch.testing.assert_close(group_center(adv, mask, 1), adv)
     with pytest.raises(ValueError):
         group_center(adv, mask, 3)
+
+
+def test_rloo_advantages_by_hand():
+    rewards = t([[0.0, 1.0], [0.5, 0.0], [0.2, 0.3], [1.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    mask = t([[1, 1], [1, 0], [1, 1], [1, 0], [1, 1], [1, 1]])
+    # group 1 (rows 0-2): totals 1.0, 0.5, 0.5 -> 1.0 - 0.5, 0.5 - 0.75, 0.5 - 0.75, on each written token
+    # group 2 (rows 3-5): totals 1.0, 0.0, 0.0 -> 1.0, -0.5, -0.5
+    expected = t([[0.5, 0.5], [-0.25, 0.0], [-0.25, -0.25], [1.0, 0.0], [-0.5, -0.5], [-0.5, -0.5]])
+    torch.testing.assert_close(rloo_advantages(rewards, mask, 3), expected)
+    tied = rloo_advantages(t([[1.0, 0.0], [0.0, 1.0]]), torch.ones(2, 2), 2)  # same totals: no signal at all
+    assert tied.abs().max().item() == 0.0
+    with pytest.raises(ValueError, match="at least 2"):
+        rloo_advantages(rewards, mask, 1)
+    with pytest.raises(ValueError, match="whole number"):
+        rloo_advantages(rewards, mask, 4)
 
 
 def test_token_rewards_put_score_on_last_token_and_kl_everywhere():

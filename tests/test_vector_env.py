@@ -71,6 +71,11 @@ def test_vector_errors():
         envs.step(np.array([4]))
     with pytest.raises(InvalidActionError, match="slot 1"):
         envs.step(np.array([4, 99]))
+    for dtype in (np.int64, np.int32, np.int8):  # negative ids of any signed width, caught by one reduction
+        with pytest.raises(InvalidActionError, match="Action -1 of slot 0"):
+            envs.step(np.array([-1, 4], dtype=dtype))
+    with pytest.raises(InvalidActionError, match="slot 0"):
+        envs.step(np.array([250, 4], dtype=np.uint8))
     with pytest.raises(InvalidActionError, match="dtype"):
         envs.step(np.array([4.0, 4.0]))
     obs, *_ = envs.step(np.array([4, 4]))  # still usable
