@@ -31,6 +31,7 @@ Baselines (:data:`AGENTS`; :func:`make_agent` builds them by name):
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -221,10 +222,17 @@ def agent_names(env: Any | None = None) -> list[str]:
 def make_agent(name: str, env: Any, seed: int | None = None) -> Agent:
     """Build the baseline ``name`` for ``env`` (a gymnasium env made with ``gym.make``).
 
+    A folder path instead of a name loads a trained policy (:class:`~lmgym.agents.policy_agent.PolicyAgent`,
+    greedy decoding).
+
     Raises:
         ConfigError: for an unknown name or one that does not apply to the env's task.
     """
     kind = _kind(env)
+    if os.path.isdir(name):  # a trained policy folder (needs torch)
+        from lmgym.agents.policy_agent import PolicyAgent
+
+        return PolicyAgent(name, env, seed=seed)
     if name == "simple":
         if kind not in SIMPLE:
             raise ConfigError(

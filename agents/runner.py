@@ -99,7 +99,17 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
     Raises:
         ConfigError: invalid settings. CheckpointError: a bad ``resume`` target.
+
+    The run sets torch's CPU thread count (``config.threads``) and restores the caller's at the end.
     """
+    threads = torch.get_num_threads()
+    try:
+        return _train(config)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(config: TrainConfig) -> dict[str, Any]:
     config.validate()
     t_start = time.perf_counter()
     from transformers.utils import logging as hf_logging

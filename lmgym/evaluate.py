@@ -1,10 +1,11 @@
-"""``lmgym eval``: score a baseline agent on an env (mean ± std over episodes).
+"""``lmgym eval``: score a baseline agent or a trained policy on an env (mean ± std over episodes).
 
 ::
 
     lmgym eval lmgym/Summarize-v0 --agent oracle --episodes 200
     lmgym eval Translate-v0 --agent random,dictionary,oracle --episodes 200 --kw direction=xx-en
     lmgym eval lmgym/Summarize-v0 --agent lead-2 --kw dataset=./my_news.jsonl --json
+    lmgym eval Translate-v0 --split test --agent runs/a/reference,runs/a/policy   # trained policies (greedy)
 
 The same numbers come from :func:`evaluate` in Python. Episodes are reproducible: the first
 ``reset`` gets ``seed``, the following ones continue the env's random stream, and the agent is
@@ -43,8 +44,8 @@ def evaluate(
 
     Args:
         env_id: a registered id (``"lmgym/Summarize-v0"``; the ``lmgym/`` prefix may be left out).
-        agent: a baseline name (see :func:`lmgym.agents.baselines.make_agent`) or an object with
-            ``reset(obs, info)`` and ``act(obs, info) -> int``.
+        agent: a baseline name or a trained policy folder (see :func:`lmgym.agents.baselines.make_agent`),
+            or an object with ``reset(obs, info)`` and ``act(obs, info) -> int``.
         episodes: number of episodes (>= 1).
         seed: seeds the first ``reset`` and a baseline agent.
         split: ``"train"``, ``"validation"`` or ``"test"``.
@@ -110,8 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lmgym eval", description=__doc__.split("\n\n")[0])
     parser.add_argument("env", help="env id, e.g. lmgym/Summarize-v0 (the lmgym/ prefix is optional)")
     parser.add_argument("--agent", default="random",
-                        help="baseline name(s), comma-separated: random, oracle, lead-N, dictionary, template, "
-                             "simple (default: random)")
+                        help="baseline name(s) or trained policy folder(s), comma-separated: random, oracle, "
+                             "lead-N, dictionary, template, simple, runs/<name>/policy (default: random)")
     parser.add_argument("--episodes", type=int, default=100, help="episodes per agent (default: 100)")
     parser.add_argument("--split", default="validation", help="train, validation or test (default: validation)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first reset and the agent (default: 0)")

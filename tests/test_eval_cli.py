@@ -68,3 +68,37 @@ def test_help_lists_the_agents(capsys):
         main(["--help"])
     assert exc.value.code == 0
     assert "lead-N" in capsys.readouterr().out
+
+
+def test_trained_policy_folder_is_an_eval_agent(tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    import gymnasium as gym
+
+    from lmgym.agents.baselines import make_agent, run_episode
+    from lmgym.agents.policy import build_policy
+    from lmgym.agents.rollout import SamplingConfig, collect_rollout, reset_to_examples
+
+    kwargs = {"length": 4, "vocab_size": 6}
+    envs = gym.make_vec("lmgym/Copy-v0", num_envs=5, vectorization_mode="vector_entry_point",
+                        autoreset_mode="disabled", **kwargs)
+    policy = build_policy("default", envs.env.tokenizer, 16, n_layer=1, n_embd=32, n_head=2, seed=3).eval()
+    folder = tmp_path / "policy"
+    policy.save_pretrained(str(folder), tokenizer=envs.env.tokenizer)
+    env = gym.make("lmgym/Copy-v0", split="validation", **kwargs)
+    agent = make_agent(str(folder), env)
+    rewards, indices = [], []
+    for seed in range(5):  # one KV-cached greedy episode at a time...
+        reward, info = run_episode(env, agent, seed=seed)
+        rewards.append(reward)
+        indices.append(info["example_index"])
+    # ...gives the batched greedy rollout's episodes
+    obs = reset_to_examples(envs, "validation", indices)
+    with torch.no_grad():
+        batch = collect_rollout(policy, envs, SamplingConfig(temperature=0.0), obs=obs)
+    assert rewards == pytest.approx(batch.scores.tolist())
+    assert main(["Copy-v0", "--agent", f"random,{folder}", "--episodes", "3", "--kw", "length=4",
+                 "--kw", "vocab_size=6", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["agent"] for r in rows] == ["random", str(folder)] and rows[1]["n"] == 3
+    with pytest.raises(ConfigError, match="not a model folder"):
+        make_agent(str(tmp_path), env)

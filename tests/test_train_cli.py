@@ -57,9 +57,12 @@ def test_bad_values_exit_with_a_message(capsys):
 
 
 def test_train_writes_the_run_folder(tmp_path, capsys):
+    import torch
     from transformers import AutoModelForCausalLM
 
-    assert lmgym_main(["train", *TINY, "--output-dir", str(tmp_path), "--name", "r"]) == 0
+    before = torch.get_num_threads()
+    assert lmgym_main(["train", *TINY, "--output-dir", str(tmp_path), "--name", "r", "--threads", "2"]) == 0
+    assert torch.get_num_threads() == before  # the run's thread count does not leak into the caller
     out = capsys.readouterr().out
     assert "| SFT |" in out and "| SFT+PPO |" in out
     run = tmp_path / "r"
