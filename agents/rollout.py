@@ -103,9 +103,11 @@ class Rollout:
         return Rollout(**out)
 
 
-def used_prompt_columns(prompt_mask: np.ndarray) -> slice:
-    """The columns of a left-padded ``prompt_mask (N, P)`` that hold a real token in some row."""
-    return slice(int(prompt_mask.any(0).argmax()), None)
+def used_prompt_columns(prompt_mask: np.ndarray | torch.Tensor) -> slice:
+    """The columns of a left-padded ``prompt_mask (N, P)`` (numpy or torch) that hold a real token in some row."""
+    used = prompt_mask.any(0)
+    # ``nonzero()[0][0]`` is the first used column for both libraries (torch cannot argmax booleans).
+    return slice(int(used.nonzero()[0][0]) if used.any() else 0, None)
 
 
 def check_lockstep(envs: Any) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from lmgym.agents.ppo_math import masked_mean
+from lmgym.agents.rollout import used_prompt_columns
 
 
 @dataclass
@@ -48,9 +49,9 @@ def trim_padding(
     The model output on the remaining tokens is unchanged (positions count real tokens only), and
     a batch of short examples no longer pays for the longest possible one.
     """
-    first = int(prompt_mask.any(0).long().argmax())  # first prompt column with a real token
+    used = used_prompt_columns(prompt_mask)
     length = max(int(response_mask.sum(1).max()), 1)
-    return prompt_ids[:, first:], prompt_mask[:, first:], response_ids[:, :length], response_mask[:, :length]
+    return prompt_ids[:, used], prompt_mask[:, used], response_ids[:, :length], response_mask[:, :length]
 
 
 def build_sft_data(env: Any, split: str = "train", max_examples: int | None = None) -> SFTData:

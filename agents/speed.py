@@ -232,13 +232,12 @@ def run_recompute(s: Setup) -> dict[str, Any]:
         obs, _ = s.envs.reset(seed=s.cfg.seed)
         active = np.ones(s.cfg.num_envs, bool)
         used = used_prompt_columns(obs["prompt_mask"])  # the same prompt columns as a and b
-        width = obs["prompt_mask"][:, used].shape[1]
+        prompt_ids = torch.as_tensor(obs["prompt_ids"][:, used], device=dev)  # (N, P'): fixed in lockstep
+        prompt_mask = torch.as_tensor(obs["prompt_mask"][:, used], device=dev)
         while active.any():
             t = int(obs["step"].max())
-            ids = torch.cat([torch.as_tensor(obs["prompt_ids"][:, used], device=dev),
-                             torch.as_tensor(obs["response_ids"][:, :t], device=dev)], 1)  # (N, P'+t)
-            mask = torch.cat([torch.as_tensor(obs["prompt_mask"][:, used], device=dev),
-                              torch.as_tensor(obs["response_mask"][:, :t], device=dev)], 1)
+            ids = torch.cat([prompt_ids, torch.as_tensor(obs["response_ids"][:, :t], device=dev)], 1)  # (N, P'+t)
+            mask = torch.cat([prompt_mask, torch.as_tensor(obs["response_mask"][:, :t], device=dev)], 1)
             lm = s.policy.model(input_ids=ids, attention_mask=mask, position_ids=position_ids_from_mask(mask),
                                 use_cache=False, output_hidden_states=True, logits_to_keep=1)
             logits = s.policy.cut_logits(lm.logits[:, -1])  # (N, V)
@@ -251,7 +250,7 @@ def run_recompute(s: Setup) -> dict[str, Any]:
             steps += 1
     out["tokens"] = s.cfg.num_envs * steps
     out["tokens_per_s"] = out["tokens"] / out["seconds"]
-    out["context"] = int(width) + steps
+    out["context"] = prompt_ids.shape[1] + steps
     return out
 
 
@@ -385,7 +384,7 @@ def _run(cfg: SpeedConfig, command: str, log: Callable[[str], None], t_start: fl
     lm, want, sec = s.policy.model.config, set(cfg.sections), {}
     obs, _ = s.envs.reset(seed=cfg.seed)
     N, P, R = cfg.num_envs, cfg.prompt_tokens, cfg.new_tokens
-    Pu = int(obs["prompt_mask"][:, used_prompt_columns(obs["prompt_mask"])].shape[1])  # columns a, b, c feed
+    Pu = P - used_prompt_columns(obs["prompt_mask"]).start  # the prompt columns a, b and c feed
     model = {"type": lm.model_type, "n_layer": lm.n_layer, "n_embd": lm.n_embd, "n_head": lm.n_head,
              "vocab_size": lm.vocab_size, "parameters": sum(p.numel() for p in s.policy.model.parameters())}
     res: dict[str, Any] = {
