@@ -26,9 +26,9 @@ from typing import Any
 DELEGATED: dict[str, tuple[str, str]] = {
     "scorers": ("lmgym.scorers.catalog:main", "list registered scorers"),
     "eval": ("lmgym.evaluate:main", "evaluate a baseline agent on an env"),
-    "train": ("lmgym.agents.train:main", "train an LM policy (SFT warm start, then PPO)"),
-    "bench": ("lmgym.agents.bench:main", "run the benchmark grid and regenerate leaderboards"),
-    "speed": ("lmgym.agents.speed:main", "measure rollout speed ratios"),
+    "train": ("lmgym.agents.train.cli:main", "train an LM policy (SFT warm start, then PPO)"),
+    "bench": ("lmgym.agents.bench.grid:main", "run the benchmark grid and regenerate leaderboards"),
+    "speed": ("lmgym.agents.bench.speed:main", "measure rollout speed ratios"),
 }
 
 

@@ -9,7 +9,7 @@
 
 The same numbers come from :func:`evaluate` in Python. Episodes are reproducible: the first
 ``reset`` gets ``seed``, the following ones continue the env's random stream, and the agent is
-seeded with ``seed`` too. Baseline agents live in :mod:`lmgym.agents.baselines` (no torch).
+seeded with ``seed`` too. Baseline agents live in :mod:`lmgym.baselines` (no torch).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def evaluate(
 
     Args:
         env_id: a registered id (``"lmgym/Summarize-v0"``; the ``lmgym/`` prefix may be left out).
-        agent: a baseline name or a trained policy folder (see :func:`lmgym.agents.baselines.make_agent`),
+        agent: a baseline name or a trained policy folder (see :func:`lmgym.baselines.make_agent`),
             or an object with ``reset(obs, info)`` and ``act(obs, info) -> int``.
         episodes: number of episodes (>= 1).
         seed: seeds the first ``reset`` and a baseline agent.
@@ -59,7 +59,7 @@ def evaluate(
     import gymnasium as gym
 
     import lmgym  # noqa: F401  (registers the envs)
-    from lmgym.agents.baselines import make_agent, run_episode
+    from lmgym.baselines import make_agent, run_episode
 
     if episodes < 1:
         raise ConfigError(f"episodes must be >= 1; got {episodes}.")
@@ -137,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     import gymnasium.error
 
-    from lmgym.agents.baselines import parse_names
+    from lmgym.baselines import parse_names
 
     try:
         kwargs = parse_kwargs(args.kw)

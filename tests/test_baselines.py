@@ -9,7 +9,7 @@ import gymnasium as gym
 import pytest
 
 import lmgym  # noqa: F401
-from lmgym.agents.baselines import (
+from lmgym.baselines import (
     TextPlanAgent,
     agent_names,
     keywords_template,
@@ -106,7 +106,7 @@ def test_random_and_oracle_work_on_the_toy_envs():
 
 
 def test_baselines_and_eval_do_not_import_torch():
-    code = ("import sys, lmgym.agents.baselines, lmgym.evaluate; "
+    code = ("import sys, lmgym.baselines, lmgym.evaluate; "
             "lmgym.evaluate.evaluate('lmgym/Keywords-v0', 'template', 2); "
             "assert 'torch' not in sys.modules, 'torch was imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

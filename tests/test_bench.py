@@ -13,8 +13,8 @@ pytest.importorskip("torch")
 pytest.importorskip("stable_baselines3")
 
 import lmgym
-from lmgym.agents.bench import PRESETS, main, result_path, run_grid
-from lmgym.agents.bench_agents import AGENTS, RunSpec
+from lmgym.agents.bench.agents import AGENTS, RunSpec
+from lmgym.agents.bench.grid import PRESETS, main, result_path, run_grid
 from lmgym.leaderboard import RESULT_FIELDS
 
 COPY = {"length": 2, "vocab_size": 3, "max_new_tokens": 4}
@@ -96,9 +96,6 @@ def test_grid_reports_failures_and_keeps_going(tmp_path):
     assert not result_path(tmp_path / "results", specs[0]).exists()
 
 
-@pytest.mark.skipif(
-    "lmgym-ppo" not in AGENTS or AGENTS["lmgym-ppo"].unavailable is not None, reason="agents/train.py not available"
-)
 def test_lmgym_ppo_rows_record_kl_and_steps(tmp_path):
     specs = [
         RunSpec(

@@ -74,9 +74,9 @@ def test_trained_policy_folder_is_an_eval_agent(tmp_path, capsys):
     torch = pytest.importorskip("torch")
     import gymnasium as gym
 
-    from lmgym.agents.baselines import make_agent, run_episode
-    from lmgym.agents.policy import build_policy
-    from lmgym.agents.rollout import SamplingConfig, collect_rollout, reset_to_examples
+    from lmgym.agents.ppo.policy import build_policy
+    from lmgym.agents.ppo.rollout import SamplingConfig, collect_rollout, reset_to_examples
+    from lmgym.baselines import make_agent, run_episode
 
     kwargs = {"length": 4, "vocab_size": 6}
     envs = gym.make_vec("lmgym/Copy-v0", num_envs=5, vectorization_mode="vector_entry_point",

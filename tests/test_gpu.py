@@ -22,8 +22,8 @@ def test_kv_cached_rollout_matches_teacher_forcing_on_cuda():
     import gymnasium as gym
 
     import lmgym  # noqa: F401
-    from lmgym.agents.policy import build_policy
-    from lmgym.agents.rollout import SamplingConfig, collect_rollout
+    from lmgym.agents.ppo.policy import build_policy
+    from lmgym.agents.ppo.rollout import SamplingConfig, collect_rollout
 
     envs = gym.make_vec("lmgym/Copy-v0", num_envs=32, vectorization_mode="vector_entry_point",
                         autoreset_mode="disabled", length=8, min_length=2)

@@ -10,9 +10,9 @@ transformers = pytest.importorskip("transformers")
 import gymnasium as gym  # noqa: E402
 
 import lmgym  # noqa: E402, F401
-from lmgym.agents.policy import PolicyWithValue, build_policy, lm_forward  # noqa: E402
-from lmgym.agents.reference import ReferenceModel  # noqa: E402
-from lmgym.agents.rollout import SamplingConfig, collect_rollout, sample_tokens  # noqa: E402
+from lmgym.agents.ppo.policy import PolicyWithValue, build_policy, lm_forward  # noqa: E402
+from lmgym.agents.ppo.reference import ReferenceModel  # noqa: E402
+from lmgym.agents.ppo.rollout import SamplingConfig, collect_rollout, sample_tokens  # noqa: E402
 from lmgym.errors import ConfigError  # noqa: E402
 
 

@@ -12,11 +12,11 @@ pytest.importorskip("accelerate")
 import gymnasium as gym  # noqa: E402
 
 import lmgym  # noqa: E402, F401
-from lmgym.agents.policy import build_policy  # noqa: E402
-from lmgym.agents.ppo import PPOTrainer, iteration_seed  # noqa: E402
-from lmgym.agents.ppo_math import logprobs_from_logits  # noqa: E402
-from lmgym.agents.reference import ReferenceModel  # noqa: E402
-from lmgym.agents.rollout import SamplingConfig, collect_rollout  # noqa: E402
+from lmgym.agents.ppo.math import logprobs_from_logits  # noqa: E402
+from lmgym.agents.ppo.policy import build_policy  # noqa: E402
+from lmgym.agents.ppo.reference import ReferenceModel  # noqa: E402
+from lmgym.agents.ppo.rollout import SamplingConfig, collect_rollout  # noqa: E402
+from lmgym.agents.ppo.trainer import PPOTrainer, iteration_seed  # noqa: E402
 from lmgym.agents.train import TrainConfig, train  # noqa: E402
 from lmgym.errors import ConfigError  # noqa: E402
 
@@ -89,7 +89,7 @@ def test_same_seed_same_numbers():
 
 
 def test_dense_score_rewards_match_the_dense_wrapper():
-    from lmgym.agents.shaping import dense_score_rewards
+    from lmgym.agents.ppo.shaping import dense_score_rewards
     from lmgym.wrappers import DenseScoreReward
 
     envs = gym.make_vec("lmgym/Copy-v0", num_envs=8, vectorization_mode="vector_entry_point",

@@ -12,7 +12,6 @@ import gymnasium as gym  # noqa: E402
 
 import lmgym  # noqa: E402
 from lmgym.agents.sb3 import (  # noqa: E402
-    ARCHS,
     EvalScoreCallback,
     HeldOutEvaluator,
     LmgymMetricsCallback,
@@ -23,6 +22,7 @@ from lmgym.agents.sb3 import (  # noqa: E402
     make_sb3_model,
     unbatch_infos,
 )
+from lmgym.agents.sb3.model import ARCHS  # noqa: E402
 
 COPY = {"length": 3, "vocab_size": 10}  # 1,000 sequences: 45 validation examples
 TINY = {"embed_dim": 16, "n_layers": 1, "n_heads": 2}
@@ -189,7 +189,7 @@ def test_stock_sb3_trains_on_every_env(env_id, algo):
     assert model.num_timesteps == 48
     assert metrics.episodes >= 16  # 2 envs x 48 steps with episodes of <= 3 tokens
     assert metrics.curve and all(
-        0.0 <= s <= 1.0 or env_id.endswith(("PositiveReview-v0", "Keywords-v0")) for _, s in metrics.curve
+        0.0 <= s <= 1.0 or "PositiveReview" in env_id or "Keywords" in env_id for _, s in metrics.curve
     )
     prompt, completion, score = metrics.samples[-1]
     assert isinstance(completion, str) and np.isfinite(score)

@@ -10,8 +10,8 @@ pytest.importorskip("accelerate")
 import gymnasium as gym  # noqa: E402
 
 import lmgym  # noqa: E402, F401
-from lmgym.agents.policy import build_policy  # noqa: E402
-from lmgym.agents.sft import build_sft_data, run_sft, sft_loss, trim_padding, warmup_cosine  # noqa: E402
+from lmgym.agents.ppo.policy import build_policy  # noqa: E402
+from lmgym.agents.ppo.sft import build_sft_data, run_sft, sft_loss, trim_padding, warmup_cosine  # noqa: E402
 
 
 def make_env(**kwargs):

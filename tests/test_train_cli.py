@@ -11,8 +11,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("accelerate")
 
-from lmgym.agents.metrics import read_metrics  # noqa: E402
-from lmgym.agents.train import TrainConfig, build_parser, config_from_args, field_docs, main  # noqa: E402
+from lmgym.agents.train import TrainConfig  # noqa: E402
+from lmgym.agents.train.cli import build_parser, config_from_args, field_docs, main  # noqa: E402
+from lmgym.agents.train.metrics import read_metrics  # noqa: E402
 from lmgym.cli import main as lmgym_main  # noqa: E402
 
 TINY = ["--env", "lmgym/Copy-v0", "--env-kwargs", "length=3", "vocab_size=5", "--sft-steps", "5",

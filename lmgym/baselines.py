@@ -222,7 +222,7 @@ def agent_names(env: Any | None = None) -> list[str]:
 def make_agent(name: str, env: Any, seed: int | None = None) -> Agent:
     """Build the baseline ``name`` for ``env`` (a gymnasium env made with ``gym.make``).
 
-    A folder path instead of a name loads a trained policy (:class:`~lmgym.agents.policy_agent.PolicyAgent`,
+    A folder path instead of a name loads a trained policy (:class:`~lmgym.agents.ppo.agent.PolicyAgent`,
     greedy decoding).
 
     Raises:
@@ -230,7 +230,7 @@ def make_agent(name: str, env: Any, seed: int | None = None) -> Agent:
     """
     kind = _kind(env)
     if os.path.isdir(name):  # a trained policy folder (needs torch)
-        from lmgym.agents.policy_agent import PolicyAgent
+        from lmgym.agents.ppo.agent import PolicyAgent
 
         return PolicyAgent(name, env, seed=seed)
     if name == "simple":

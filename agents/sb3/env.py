@@ -309,7 +309,7 @@ def make_sb3_env(
 class HeldOutEvaluator:
     """Score a batched policy on the first ``n_episodes`` examples of a held-out split.
 
-    The same protocol as the lmgym PPO agent's evaluation (:mod:`lmgym.agents.evaluation`): the
+    The same protocol as the lmgym PPO agent's evaluation (:mod:`lmgym.agents.train.evaluation`): the
     first ``n_episodes`` examples of ``split`` (in order), one episode each, so every agent and every
     point of a learning curve is measured on identical prompts. A lockstep native vector env
     (``autoreset_mode="disabled"``) plays ``n_envs`` examples per round.

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from lmgym.agents.rollout import Rollout
+from lmgym.agents.ppo.rollout import Rollout
 from lmgym.scorers import checked_score
 from lmgym.token_env import batch_meta
 

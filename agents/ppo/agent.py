@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from lmgym.agents.policy import build_policy
-from lmgym.agents.rollout import SamplingConfig, sample_tokens, used_prompt_columns
+from lmgym.agents.ppo.policy import build_policy
+from lmgym.agents.ppo.rollout import SamplingConfig, sample_tokens, used_prompt_columns
 from lmgym.errors import ConfigError
 
 

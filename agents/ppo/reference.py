@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from lmgym.agents.policy import PolicyWithValue, has_adapter, lm_forward, load_lm
-from lmgym.agents.ppo_math import logprobs_from_logits
+from lmgym.agents.ppo.math import logprobs_from_logits
+from lmgym.agents.ppo.policy import PolicyWithValue, has_adapter, lm_forward, load_lm
 
 
 class ReferenceModel:

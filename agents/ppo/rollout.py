@@ -4,7 +4,7 @@ The env owns the episode (it appends each token, ends it on EOS or at the token 
 it); the policy keeps a KV cache per slot, so each env step costs **one forward over one new
 token** per slot. Every sampled token is stored with its log-probability and the value estimate
 of the state it was sampled in, which is all PPO needs from the rollout policy (reference
-log-probs come later from one teacher-forced pass, see :mod:`lmgym.agents.reference`).
+log-probs come later from one teacher-forced pass, see :mod:`lmgym.agents.ppo.reference`).
 
 The vector env must run in lockstep (``autoreset_mode="disabled"``): all slots start at
 ``reset()``, a finished slot ignores actions, and the rollout ends when every slot has ended.
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
 
-from lmgym.agents.policy import PolicyWithValue
+from lmgym.agents.ppo.policy import PolicyWithValue
 from lmgym.errors import ConfigError
 
 

@@ -10,7 +10,7 @@ JSON there by :func:`lmgym.leaderboard.build_leaderboard`::
     lmgym bench --leaderboard-only                 # rebuild leaderboards/README.md and curves from the JSON
     lmgym bench --list                             # agents (and why any is unavailable), presets
 
-Agents live in a registry (:mod:`lmgym.agents.bench_agents`): a name, a kind and a
+Agents live in a registry (:mod:`lmgym.agents.bench.agents`): a name, a kind and a
 ``run(RunSpec) -> AgentResult`` function. Agents whose code or extra is missing report why in
 :attr:`BenchAgent.unavailable` and are skipped, never faked; agents that do not apply to an env
 (e.g. ``simple`` on the toy envs) are left out of that env's grid.
@@ -33,10 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import lmgym
-from lmgym.agents.bench_agents import AGENTS, AgentResult, BenchAgent, RunSpec, register_agent
+from lmgym.agents.bench.agents import AGENTS, AgentResult, BenchAgent, RunSpec, register_agent
 from lmgym.leaderboard import SCHEMA_VERSION, build_leaderboard, config_key, env_slug
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 # ---- presets -----------------------------------------------------------------------------------------

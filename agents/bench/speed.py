@@ -6,7 +6,7 @@
     lmgym speed --preset gpu         # GPT-2-124M-size model, --device cuda --dtype bf16
 
 - **a** ``model.generate`` with its KV cache, sampling ``R`` new tokens (``min_new_tokens=R``): the limit;
-- **b** PPO's rollout as PPO runs it: lockstep vector env + :func:`~lmgym.agents.rollout.collect_rollout`
+- **b** PPO's rollout as PPO runs it: lockstep vector env + :func:`~lmgym.agents.ppo.rollout.collect_rollout`
   (KV cache, sampling, values, log-probs) + :meth:`ReferenceModel.logprobs` (one teacher-forced pass);
 - **c** a per-token full recompute through the env (no cache: every step re-reads prompt + response);
 - **d** env-only steps/s: native ``BatchedTokenEnv`` vs ``SyncVectorEnv``, the same random non-EOS actions;
@@ -40,14 +40,15 @@ import numpy as np
 import torch
 
 import lmgym  # noqa: F401  (registers the envs)
-from lmgym.agents.policy import build_policy, position_ids_from_mask
-from lmgym.agents.ppo import PPOTrainer
-from lmgym.agents.ppo_math import token_rewards
-from lmgym.agents.reference import ReferenceModel
-from lmgym.agents.rollout import SamplingConfig, collect_rollout, sample_tokens, used_prompt_columns
-from lmgym.agents.runner import make_accelerator
-from lmgym.agents.speed_report import format_markdown, git_commit, machine_info, write_results
-from lmgym.agents.train import TrainConfig, field_docs
+from lmgym.agents.bench.speed_report import format_markdown, git_commit, machine_info, write_results
+from lmgym.agents.ppo.math import token_rewards
+from lmgym.agents.ppo.policy import build_policy, position_ids_from_mask
+from lmgym.agents.ppo.reference import ReferenceModel
+from lmgym.agents.ppo.rollout import SamplingConfig, collect_rollout, sample_tokens, used_prompt_columns
+from lmgym.agents.ppo.trainer import PPOTrainer
+from lmgym.agents.train.cli import field_docs
+from lmgym.agents.train.config import TrainConfig
+from lmgym.agents.train.run import make_accelerator
 from lmgym.errors import ConfigError, LmgymError
 
 SECTIONS = ("a", "b", "c", "d", "e", "f")

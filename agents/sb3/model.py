@@ -7,7 +7,7 @@ Small hooks, in SB3's own extension style:
   transformer (or GRU). SB3's ``preprocess_obs`` turns every ``Box`` into a float tensor; the
   extractor casts ids back to ``long`` and looks them up in an embedding, so no policy ever treats
   ids as magnitudes or one-hots a whole vocabulary.
-- :func:`make_sb3_env` (from :mod:`lmgym.agents.sb3_env`) — an SB3 ``VecEnv`` for an lmgym env
+- :func:`make_sb3_env` (from :mod:`lmgym.agents.sb3.env`) — an SB3 ``VecEnv`` for an lmgym env
   id: :class:`LmgymVecEnv` over lmgym's native batched vector env, or SB3's ``DummyVecEnv``.
 - :func:`token_policy_kwargs` / :func:`make_sb3_model` — the extractor in any ``MultiInputPolicy``;
   stock ``PPO``/``A2C``/``DQN`` with lmgym-sized defaults (:data:`SB3_DEFAULTS`).
@@ -46,33 +46,17 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecEnv
 from torch import nn
 
-from lmgym.agents.sb3_env import (
-    HeldOutEvaluator,
-    LmgymVecEnv,
-    TokenActionMasker,
-    TokenActionMaskWrapper,
-    evaluate_policy_scores,
-    make_native_vec_env,
-    make_sb3_env,
-    unbatch_infos,
-)
+from lmgym.agents.sb3.env import TokenActionMasker
 
 __all__ = [
     "SB3_ALGOS",
+    "SB3_DEFAULTS",
     "EvalScoreCallback",
-    "HeldOutEvaluator",
     "LmgymMetricsCallback",
-    "LmgymVecEnv",
-    "TokenActionMaskWrapper",
-    "TokenActionMasker",
     "TokenFeaturesExtractor",
-    "evaluate_policy_scores",
-    "make_native_vec_env",
-    "make_sb3_env",
     "make_sb3_model",
     "masked_predict",
     "token_policy_kwargs",
-    "unbatch_infos",
 ]
 
 SB3_ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "dqn": DQN}

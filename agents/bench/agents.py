@@ -3,7 +3,7 @@
 Every agent is trained (or not, for baselines) on ``RunSpec.budget`` env steps and then scored on
 the same held-out examples: the first ``eval_episodes`` examples of the validation split, one
 episode each, greedy for learned agents. That is the protocol of the lmgym PPO agent's own
-evaluation (:func:`lmgym.agents.evaluation.evaluate_policy`), reused here for SB3 and baselines.
+evaluation (:func:`lmgym.agents.train.evaluation.evaluate_policy`), reused here for SB3 and baselines.
 
 Registered agents:
 
@@ -12,7 +12,7 @@ Registered agents:
 - ``sb3-maskable-ppo``: sb3-contrib's ``MaskablePPO`` with :class:`~lmgym.agents.sb3.TokenActionMasker`;
 - ``lmgym-ppo``, ``lmgym-ppo-sft``: ``lmgym train`` (token-level PPO with value head and KL to a
   reference), from the initial model or after an SFT warm start;
-- ``random``, ``oracle``, ``simple``: baselines of :mod:`lmgym.agents.baselines` (no training).
+- ``random``, ``oracle``, ``simple``: baselines of :mod:`lmgym.baselines` (no training).
 
 Add your own with :func:`register_agent`.
 """
@@ -188,12 +188,12 @@ register_agent(
 )
 
 
-# ---- baselines (agents/baselines.py) ----------------------------------------------------------------
+# ---- baselines (lmgym.baselines) ---------------------------------------------------------------------
 def heldout_baseline_scores(
     env_id: str, env_kwargs: dict[str, Any], name: str, seed: int, n_episodes: int
 ) -> tuple[list[float], str]:
     """Scores of baseline ``name`` on the first ``n_episodes`` validation examples, and its resolved name."""
-    from lmgym.agents.baselines import SIMPLE, make_agent, run_episode
+    from lmgym.baselines import SIMPLE, make_agent, run_episode
 
     env = gym.make(env_id, **env_kwargs)
     try:
@@ -220,7 +220,7 @@ def baseline_runner(name: str) -> Callable[[RunSpec], AgentResult]:
 
 
 def _simple_applies(env_id: str) -> bool:
-    from lmgym.agents.baselines import SIMPLE
+    from lmgym.baselines import SIMPLE
 
     env_class = gym.spec(env_id).entry_point
     if isinstance(env_class, str):
@@ -240,13 +240,12 @@ for _name, _desc, _applies in (
             "baseline",
             _desc,
             baseline_runner(_name),
-            module_missing("lmgym.agents.baselines", "agents/baselines.py has not landed"),
-            _applies,
+            applies=_applies,
         )
     )
 
 
-# ---- lmgym PPO (agents/train.py) ----------------------------------------------------------------------
+# ---- lmgym PPO (lmgym.agents.train) -------------------------------------------------------------------
 def tokens_per_episode(
     env_id: str, env_kwargs: dict[str, Any], max_examples: int = 200, cap_only: bool = False
 ) -> float:
@@ -343,6 +342,5 @@ for _sft in (True, False):
             "lm",
             "lmgym token-level PPO with value head and KL penalty" + (", after an SFT warm start" if _sft else ""),
             lmgym_ppo_runner(_sft),
-            module_missing("lmgym.agents.train", "agents/train.py has not landed"),
         )
     )

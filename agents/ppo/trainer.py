@@ -3,10 +3,10 @@
 Reading order of :meth:`PPOTrainer.iterate` (CleanRL style, one algorithm top to bottom):
 
 1. **rollout**: ``num_envs`` episodes through the lockstep vector env, sampled with a KV cache;
-   every token keeps its log-prob and value (:func:`~lmgym.agents.rollout.collect_rollout`);
+   every token keeps its log-prob and value (:func:`~lmgym.agents.ppo.rollout.collect_rollout`);
 2. **reference**: one teacher-forced pass of the reference model gives its log-probs;
 3. **rewards**: score on the last token (or, with ``dense_reward``, spread over the tokens as score
-   differences, :mod:`lmgym.agents.shaping`), ``-kl_coef * (logp - ref_logp)`` on every token;
+   differences, :mod:`lmgym.agents.ppo.shaping`), ``-kl_coef * (logp - ref_logp)`` on every token;
 4. **advantages**: GAE(gamma, lambda); with ``samples_per_prompt = k > 1`` each prompt is sampled
    ``k`` times and advantages are centred per prompt group; then whitened over the batch's tokens
    (``advantage="rloo"``: each completion's total reward minus its prompt's other completions' mean);
@@ -29,9 +29,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from lmgym.agents.checkpoint import load_checkpoint, save_checkpoint
-from lmgym.agents.policy import PolicyWithValue
-from lmgym.agents.ppo_math import (
+from lmgym.agents.ppo.checkpoint import load_checkpoint, save_checkpoint
+from lmgym.agents.ppo.math import (
     compute_gae,
     entropy_from_logits,
     group_center,
@@ -46,13 +45,14 @@ from lmgym.agents.ppo_math import (
     token_rewards,
     value_loss,
 )
-from lmgym.agents.reference import ReferenceModel
-from lmgym.agents.rollout import Rollout, SamplingConfig, collect_rollout, reset_to_examples
-from lmgym.agents.sft import trim_padding
-from lmgym.agents.shaping import dense_score_rewards
+from lmgym.agents.ppo.policy import PolicyWithValue
+from lmgym.agents.ppo.reference import ReferenceModel
+from lmgym.agents.ppo.rollout import Rollout, SamplingConfig, collect_rollout, reset_to_examples
+from lmgym.agents.ppo.sft import trim_padding
+from lmgym.agents.ppo.shaping import dense_score_rewards
 
 if TYPE_CHECKING:
-    from lmgym.agents.train import TrainConfig
+    from lmgym.agents.train.config import TrainConfig
 
 
 def iteration_seed(seed: int, iteration: int, rank: int = 0) -> int:
@@ -72,9 +72,9 @@ class PPOTrainer:
     """Runs PPO iterations on a policy with a lockstep vector env.
 
     Args:
-        config: the :class:`~lmgym.agents.train.TrainConfig` (PPO fields are read from it).
+        config: the :class:`~lmgym.agents.train.config.TrainConfig` (PPO fields are read from it).
         policy: the policy, not yet prepared by accelerate.
-        reference: the frozen reference (see :class:`~lmgym.agents.reference.ReferenceModel`).
+        reference: the frozen reference (see :class:`~lmgym.agents.ppo.reference.ReferenceModel`).
         envs: this process's lockstep vector env.
         accelerator: an ``accelerate.Accelerator``.
         resume_from: a checkpoint folder to restore before training (weights, optimizer, KL state).

@@ -1,6 +1,7 @@
 """Supervised fine-tuning (SFT): the warm start before PPO.
 
-Teacher-forced next-token cross-entropy on the task's references (train split): the policy reads
+Teacher-forced next-token cross-entropy on the task's demonstrations (train split; an example's
+``targets``: its demonstrations where the task has them, e.g. the ``-v1`` envs, else its references): the policy reads
 the env's prompt exactly as the env shows it (same tokenizer, same left padding) and learns to
 write ``reference + EOS``. Only response tokens are in the loss. The value head is not trained here
 (PPO fits it), but it takes part in the forward so data-parallel training sees every parameter.
@@ -15,8 +16,8 @@ from typing import Any
 
 import torch
 
-from lmgym.agents.ppo_math import masked_mean
-from lmgym.agents.rollout import used_prompt_columns
+from lmgym.agents.ppo.math import masked_mean
+from lmgym.agents.ppo.rollout import used_prompt_columns
 
 
 @dataclass
@@ -68,8 +69,8 @@ def build_sft_data(env: Any, split: str = "train", max_examples: int | None = No
     P, R = env.max_prompt_tokens, env.max_new_tokens
     pad, eos = env.pad_token_id, env.eos_token_id
     table, lengths = env.prompt_table(split)  # the env's own left-padded prompts (n, P) and lengths (n,)
-    rows = [i for i in range(n) for _ in examples[i].references]
-    refs = env.tokenizer([ref for i in range(n) for ref in examples[i].references], add_special_tokens=False)[
+    rows = [i for i in range(n) for _ in examples[i].targets]
+    refs = env.tokenizer([ref for i in range(n) for ref in examples[i].targets], add_special_tokens=False)[
         "input_ids"
     ]
     prompt_ids = torch.as_tensor(table[rows], dtype=torch.long)  # (M, P)

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from lmgym.agents.policy import PolicyWithValue, lm_forward
-from lmgym.agents.ppo_math import kl_from_logits, masked_sum
-from lmgym.agents.reference import ReferenceModel
-from lmgym.agents.rollout import SamplingConfig, collect_rollout, reset_to_examples
+from lmgym.agents.ppo.math import kl_from_logits, masked_sum
+from lmgym.agents.ppo.policy import PolicyWithValue, lm_forward
+from lmgym.agents.ppo.reference import ReferenceModel
+from lmgym.agents.ppo.rollout import SamplingConfig, collect_rollout, reset_to_examples
 from lmgym.scorers import checked_score, make_scorer
 from lmgym.token_env import batch_meta
 

@@ -194,7 +194,7 @@ def results_table(rows: Sequence[dict[str, Any]], title: str = "", samples: Iter
     """Markdown before/after table.
 
     Args:
-        rows: one dict per policy with ``name`` and the :func:`~lmgym.agents.evaluation.evaluate_policy`
+        rows: one dict per policy with ``name`` and the :func:`~lmgym.agents.train.evaluation.evaluate_policy`
             fields (``score``, ``reward``, ``kl``, ``length``, ``eos_rate``, ``metric``, ``num_examples``).
         title: a heading line.
         samples: dicts with ``prompt``, ``reference`` and one completion per row name.

@@ -1,6 +1,6 @@
 """The training run behind ``lmgym train``: devices, envs, SFT, PPO, evaluation, outputs.
 
-:func:`train` is the public entry point (also re-exported as ``lmgym.agents.train.train``)::
+:func:`train` is the public entry point (re-exported as ``lmgym.agents.train.train``)::
 
     from lmgym.agents.train import TrainConfig, train
     results = train(TrainConfig(env="lmgym/Copy-v0", iterations=20))
@@ -19,9 +19,15 @@ import gymnasium as gym
 import torch
 
 import lmgym  # noqa: F401  (registers the envs)
-from lmgym.agents.checkpoint import read_checkpoint_state
-from lmgym.agents.evaluation import evaluate_policy, task_metric_scorer
-from lmgym.agents.metrics import (
+from lmgym.agents.ppo.checkpoint import read_checkpoint_state
+from lmgym.agents.ppo.policy import PolicyWithValue, build_policy
+from lmgym.agents.ppo.reference import ReferenceModel
+from lmgym.agents.ppo.rollout import SamplingConfig
+from lmgym.agents.ppo.sft import build_sft_data, run_sft
+from lmgym.agents.ppo.trainer import PPOTrainer
+from lmgym.agents.train.config import TrainConfig, resolve_resume
+from lmgym.agents.train.evaluation import evaluate_policy, task_metric_scorer
+from lmgym.agents.train.metrics import (
     CURVE_PNG,
     RESULTS_JSON,
     RESULTS_MD,
@@ -31,12 +37,6 @@ from lmgym.agents.metrics import (
     results_table,
     write_atomic,
 )
-from lmgym.agents.policy import PolicyWithValue, build_policy
-from lmgym.agents.ppo import PPOTrainer
-from lmgym.agents.reference import ReferenceModel
-from lmgym.agents.rollout import SamplingConfig
-from lmgym.agents.sft import build_sft_data, run_sft
-from lmgym.agents.train import TrainConfig, resolve_resume
 from lmgym.errors import CheckpointError, ConfigError, MissingDependencyError
 
 REFERENCE_DIR = "reference"
