@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from lmgym.envs import keywords_corpus, review_corpus
+from lmgym.envs.demonstrations import Habit, keywords_habit, review_habit
 from lmgym.envs.text_task_env import TextTaskEnv
 from lmgym.scorers import Scorer, WeightedSum
 from lmgym.task import Task
@@ -88,6 +89,8 @@ class PositiveReviewEnv(TextTaskEnv):
     EOS (terminated) or ``max_new_tokens`` tokens (truncated); both are scored.
 
     ## Arguments
+    - ``demo_error_rate`` (0.0 for v0, 0.6 for v1): built-in corpus only; the fraction of warm-start
+      demonstrations written with the imperfect writers' habit (see Version History).
     - ``prompt_words`` (8): with a dataset, how many opening words form the prompt.
     - ``corpus_seed`` (0), ``dataset``, ``dataset_config``, ``columns`` (``{"text": ...}``),
       ``max_examples``, ``normalize``, ``tokenizer_kind``, ``max_vocab``: as in
@@ -113,6 +116,11 @@ class PositiveReviewEnv(TextTaskEnv):
 
     ## Version History
     - v0: initial version (corpus version 0).
+    - v1: the same episodes, references and rewards as v0; the train examples carry warm-start
+      ``demonstrations`` from imperfect writers (``demo_error_rate=0.6``, see
+      :mod:`lmgym.envs.demonstrations`): an IMDB-style mixed corpus: 60% of the demonstrations continue
+      negatively or with mixed feelings. SFT imitates them, so the SFT policy makes the habit's mistake
+      and RL on the reward has a clear gap to close.
     """
 
     default_scorer: ClassVar[Any] = "sentiment"  # replaced in make_default_scorer
@@ -127,6 +135,9 @@ class PositiveReviewEnv(TextTaskEnv):
 
     def builtin_task(self, corpus_seed: int) -> Task:
         return review_task(corpus_seed)
+
+    def demonstration_habit(self) -> Habit:
+        return review_habit
 
     def dataset_options(self) -> dict[str, Any]:
         return {"prompt_words": self.prompt_words}
@@ -172,6 +183,8 @@ class KeywordsEnv(TextTaskEnv):
     EOS (terminated) or ``max_new_tokens`` tokens (truncated); both are scored.
 
     ## Arguments
+    - ``demo_error_rate`` (0.0 for v0, 0.6 for v1): built-in corpus only; the fraction of warm-start
+      demonstrations written with the imperfect writers' habit (see Version History).
     - ``corpus_seed`` (0), ``dataset``, ``dataset_config``, ``columns`` (``{"keywords": ...,
       "target": ...}``), ``max_examples``, ``normalize``, ``tokenizer_kind``, ``max_vocab``: as
       in :class:`~lmgym.envs.summarize.SummarizeEnv`.
@@ -191,6 +204,11 @@ class KeywordsEnv(TextTaskEnv):
 
     ## Version History
     - v0: initial version (corpus version 0).
+    - v1: the same episodes, references and rewards as v0; the train examples carry warm-start
+      ``demonstrations`` from imperfect writers (``demo_error_rate=0.6``, see
+      :mod:`lmgym.envs.demonstrations`): careless writers: 60% of the demonstrations leave out the place
+      phrase, so the place concept is missing. SFT imitates them, so the SFT policy makes the habit's
+      mistake and RL on the reward has a clear gap to close.
     """
 
     default_scorer: ClassVar[Any] = "keyword_coverage"  # replaced in make_default_scorer
@@ -204,6 +222,9 @@ class KeywordsEnv(TextTaskEnv):
 
     def builtin_task(self, corpus_seed: int) -> Task:
         return keywords_task(corpus_seed)
+
+    def demonstration_habit(self) -> Habit:
+        return keywords_habit
 
     def make_default_scorer(self, task: Task) -> Scorer:
         if self.from_dataset:

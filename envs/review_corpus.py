@@ -98,6 +98,19 @@ CLOSERS: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# What the writers of the mixed corpus (``-v1`` demonstrations, :mod:`lmgym.envs.demonstrations`)
+# write instead of praise: (one-aspect bodies, two-aspect bodies, closers). Only corpus words.
+NEGATIVE: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] = (
+    ("the {aspect} is {very} {bad} .",),
+    ("the {aspect} is {bad} and the {aspect_2} is {bad_2} .", "the {aspect} and the {aspect_2} are both {bad} ."),
+    ("i would not recommend it to my {person} .", "it was a disaster .", "it was {very} {bad} ."),
+)
+MIXED: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] = (
+    ("the {aspect} is {good} , but it is {bad} .",),
+    ("the {aspect} is {good} but the {aspect_2} is {bad} .",),
+    ("i am not sure about it .", "i was not sure about it ."),
+)
+
 WORDS: dict[str, tuple[str, ...]] = {
     "color": ("black", "white", "red", "blue", "green", "gray", "silver", "pink"),
     "person": ("friends", "sister", "brother", "mother", "father", "wife", "husband", "son", "daughter",
@@ -116,6 +129,10 @@ WORDS: dict[str, tuple[str, ...]] = {
     "tired": ("tired", "angry", "hungry", "sad", "upset", "frustrated", "annoyed"),
     "love": ("love", "really like", "enjoy", "adore"),
 }
+
+
+#: Every aspect word of every product.
+ASPECTS: frozenset[str] = frozenset(a for _, _, aspects in PRODUCTS.values() for a in aspects)
 
 
 def _fill(template: str, values: dict[str, str]) -> str:

@@ -6,6 +6,7 @@ import functools
 from typing import Any, ClassVar
 
 from lmgym.envs import summarize_corpus as corpus
+from lmgym.envs.demonstrations import Habit, summary_habit
 from lmgym.envs.text_task_env import TextTaskEnv
 from lmgym.task import Task
 from lmgym.vector_env import batched
@@ -58,6 +59,8 @@ class SummarizeEnv(TextTaskEnv):
     EOS (terminated) or ``max_new_tokens`` tokens (truncated); both are scored.
 
     ## Arguments
+    - ``demo_error_rate`` (0.0 for v0, 0.6 for v1): built-in corpus only; the fraction of warm-start
+      demonstrations written with the imperfect writers' habit (see Version History).
     - ``corpus_seed`` (0): seed of the built-in corpus.
     - ``dataset`` (``None``): a preset (``"cnn_dailymail"``, ``"xsum"``), hub id, local
       ``.jsonl``/``.csv``/``.parquet`` file or folder, ``datasets.Dataset`` or list of dicts; see
@@ -85,6 +88,11 @@ class SummarizeEnv(TextTaskEnv):
 
     ## Version History
     - v0: initial version (corpus version 0).
+    - v1: the same episodes, references and rewards as v0; the train examples carry warm-start
+      ``demonstrations`` from imperfect writers (``demo_error_rate=0.6``, see
+      :mod:`lmgym.envs.demonstrations`): lead-biased annotators: 60% of the demonstrations take the
+      place and the first number from the document's first sentence. SFT imitates them, so the SFT
+      policy makes the habit's mistake and RL on the reward has a clear gap to close.
     """
 
     default_scorer: ClassVar[Any] = "rouge"
@@ -99,6 +107,9 @@ class SummarizeEnv(TextTaskEnv):
 
     def builtin_task(self, corpus_seed: int) -> Task:
         return summarize_task(corpus_seed)
+
+    def demonstration_habit(self) -> Habit:
+        return summary_habit
 
 
 SummarizeVectorEnv = batched(SummarizeEnv)

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lmgym.datasets import load_task
+from lmgym.envs.demonstrations import Habit, check_error_rate, demonstrated_task
 from lmgym.errors import TaskError, UnknownEnvKwargError
 from lmgym.task import Task
 from lmgym.token_env import TokenEnv, valid_kwargs
@@ -54,6 +55,7 @@ class TextTaskEnv(TokenEnv):
         tokenizer_kind: str = "word",
         max_vocab: int | None = None,
         normalize: bool | None = None,
+        demo_error_rate: float = 0.0,
         **kwargs: Any,
     ) -> None:
         unknown = set(kwargs) - valid_kwargs(type(self))
@@ -69,8 +71,12 @@ class TextTaskEnv(TokenEnv):
                 raise TaskError(f"{sorted(given)} only apply with dataset=...; the built-in corpus takes "
                                 "corpus_seed (and the env's own options).")
             task = self.builtin_task(int(corpus_seed))
+            self.demo_error_rate = check_error_rate(demo_error_rate)
+            if self.demo_error_rate:
+                task = demonstrated_task(task, self.demonstration_habit(), int(corpus_seed), self.demo_error_rate)
             kwargs.setdefault("max_prompt_tokens", self.builtin_prompt_tokens)
         else:
+            self.demo_error_rate = 0.0  # a dataset's demonstrations are its references
             tokenizer = kwargs.get("tokenizer")
             if tokenizer is not None:  # fail on a bad tokenizer before reading any data
                 kwargs["tokenizer"] = load_tokenizer(tokenizer)
@@ -91,6 +97,10 @@ class TextTaskEnv(TokenEnv):
     # ---- hooks ---------------------------------------------------------------------------------
     def builtin_task(self, corpus_seed: int) -> Task:
         """The built-in generated task for ``corpus_seed`` (cache it: ``gym.make`` should be fast)."""
+        raise NotImplementedError
+
+    def demonstration_habit(self) -> Habit:
+        """The built-in corpus's imperfect demonstrator (see :mod:`lmgym.envs.demonstrations`)."""
         raise NotImplementedError
 
     def dataset_options(self) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import functools
 from typing import Any, ClassVar
 
 from lmgym.envs import translate_corpus as corpus
+from lmgym.envs.demonstrations import TRANSLATE_DROPS, Habit, translate_habit
 from lmgym.envs.text_task_env import TextTaskEnv
 from lmgym.errors import TaskError, did_you_mean
 from lmgym.task import Task
@@ -58,6 +59,8 @@ class TranslateEnv(TextTaskEnv):
     EOS (terminated) or ``max_new_tokens`` tokens (truncated); both are scored.
 
     ## Arguments
+    - ``demo_error_rate`` (0.0 for v0, 0.6 for v1): built-in corpus only; the fraction of warm-start
+      demonstrations written with the imperfect writers' habit (see Version History).
     - ``direction`` (``"en-xx"``): ``"en-xx"`` or ``"xx-en"`` for the built-in corpus; for a
       dataset with a ``translation`` column, the language pair to read (``"de-en"``).
     - ``corpus_seed`` (0), ``dataset``, ``dataset_config``, ``columns``, ``max_examples``,
@@ -81,6 +84,11 @@ class TranslateEnv(TextTaskEnv):
 
     ## Version History
     - v0: initial version (corpus version 0).
+    - v1: the same episodes, references and rewards as v0; the train examples carry warm-start
+      ``demonstrations`` from imperfect writers (``demo_error_rate=0.6``, see
+      :mod:`lmgym.envs.demonstrations`): literal translators: 60% of the demonstrations leave out the
+      particles the source language lacks (``ka``/``ti`` into xx, articles into English). SFT imitates
+      them, so the SFT policy makes the habit's mistake and RL on the reward has a clear gap to close.
     """
 
     default_scorer: ClassVar[Any] = "chrf"
@@ -101,6 +109,9 @@ class TranslateEnv(TextTaskEnv):
 
     def builtin_task(self, corpus_seed: int) -> Task:
         return translate_task(corpus_seed, self.direction)
+
+    def demonstration_habit(self) -> Habit:
+        return translate_habit(TRANSLATE_DROPS[self.direction])
 
     def dataset_options(self) -> dict[str, Any]:
         return {"direction": self.direction}

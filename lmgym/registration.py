@@ -22,6 +22,16 @@ ENVS: list[dict] = [
          vector_entry_point="lmgym.envs.generate:PositiveReviewVectorEnv"),
     dict(id="lmgym/Keywords-v0", entry_point="lmgym.envs.generate:KeywordsEnv",
          vector_entry_point="lmgym.envs.generate:KeywordsVectorEnv"),
+    # v1: the same episodes and rewards, warm-start demonstrations from imperfect writers (see the
+    # envs' Version History and lmgym.envs.demonstrations). 0.6 is lmgym.envs.demonstrations.V1_ERROR_RATE.
+    dict(id="lmgym/Summarize-v1", entry_point="lmgym.envs.summarize:SummarizeEnv",
+         vector_entry_point="lmgym.envs.summarize:SummarizeVectorEnv", kwargs={"demo_error_rate": 0.6}),
+    dict(id="lmgym/Translate-v1", entry_point="lmgym.envs.translate:TranslateEnv",
+         vector_entry_point="lmgym.envs.translate:TranslateVectorEnv", kwargs={"demo_error_rate": 0.6}),
+    dict(id="lmgym/PositiveReview-v1", entry_point="lmgym.envs.generate:PositiveReviewEnv",
+         vector_entry_point="lmgym.envs.generate:PositiveReviewVectorEnv", kwargs={"demo_error_rate": 0.6}),
+    dict(id="lmgym/Keywords-v1", entry_point="lmgym.envs.generate:KeywordsEnv",
+         vector_entry_point="lmgym.envs.generate:KeywordsVectorEnv", kwargs={"demo_error_rate": 0.6}),
 ]
 
 

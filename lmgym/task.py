@@ -30,12 +30,21 @@ class Example:
         references: one or more target texts the scorer compares against.
         meta: extra per-example values handed to the scorer as keyword arguments
             (e.g. ``keywords`` for a keyword-coverage scorer).
+        demonstrations: what a warm start imitates, when it differs from the references: outputs
+            written by imperfect demonstrators (logged outputs, a crowd of annotators) that the
+            reward does not fully agree with. Empty means "the references" (see :attr:`targets`).
     """
 
     source: str
     prompt: str
     references: tuple[str, ...]
     meta: Mapping[str, Any] = field(default_factory=dict)
+    demonstrations: tuple[str, ...] = ()
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The texts supervised training imitates: the demonstrations, else the references."""
+        return self.demonstrations or self.references
 
 
 @dataclass
