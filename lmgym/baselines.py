@@ -31,6 +31,7 @@ Baselines (:data:`AGENTS`; :func:`make_agent` builds them by name):
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from collections import Counter
@@ -40,10 +41,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from lmgym.errors import ConfigError, did_you_mean
+from lmgym.heldout import BatchedAgent, SlotAgents
 
 
 class Agent(Protocol):
-    """What :func:`lmgym.evaluate.evaluate` needs from an agent."""
+    """A one-episode agent (:class:`~lmgym.heldout.SlotAgents` batches them for :func:`lmgym.evaluate.evaluate`)."""
 
     def reset(self, obs: Mapping[str, np.ndarray], info: Mapping[str, Any]) -> None:
         """A new episode started."""
@@ -220,19 +222,13 @@ def agent_names(env: Any | None = None) -> list[str]:
 
 
 def make_agent(name: str, env: Any, seed: int | None = None) -> Agent:
-    """Build the baseline ``name`` for ``env`` (a gymnasium env made with ``gym.make``).
-
-    A folder path instead of a name loads a trained policy (:class:`~lmgym.agents.ppo.agent.PolicyAgent`,
-    greedy decoding).
+    """Build the baseline ``name`` for ``env`` (a gymnasium env made with ``gym.make``, or a vector env's
+    prototype ``envs.env``).
 
     Raises:
         ConfigError: for an unknown name or one that does not apply to the env's task.
     """
     kind = _kind(env)
-    if os.path.isdir(name):  # a trained policy folder (needs torch)
-        from lmgym.agents.ppo.agent import PolicyAgent
-
-        return PolicyAgent(name, env, seed=seed)
     if name == "simple":
         if kind not in SIMPLE:
             raise ConfigError(
@@ -256,6 +252,31 @@ def make_agent(name: str, env: Any, seed: int | None = None) -> Agent:
             raise ConfigError(f"lead-N needs N >= 1; got {name!r}.")
         factory = _lead(n)
     return factory(env, seed)
+
+
+# A trained policy folder is an agent too; its code (torch) lives in lmgym.agents, loaded by name
+# like the CLI's subcommands, so the core never imports it.
+POLICY_AGENT = "lmgym.agents.ppo.agent:PolicyAgent.from_folder"
+
+
+def make_batched_agent(name: str, envs: Any, seed: int | None = None) -> BatchedAgent:
+    """A :class:`~lmgym.heldout.BatchedAgent` for every slot of the lockstep vector env ``envs``.
+
+    ``name`` is a baseline (one per slot, slot ``i`` seeded ``seed + i``) or a trained policy folder
+    (``runs/<name>/policy``: KV-cached greedy decoding; needs ``pip install lmgym[agents]``).
+
+    Raises:
+        ConfigError: for an unknown name, one that does not apply to the env's task, or a folder that
+            is not a model.
+    """
+    if os.path.isdir(name):
+        module, _, attr = POLICY_AGENT.partition(":")
+        factory: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            factory = getattr(factory, part)
+        return factory(name, envs, seed=seed)
+    agents = [make_agent(name, envs.env, seed=None if seed is None else seed + i) for i in range(envs.num_envs)]
+    return SlotAgents(agents)
 
 
 def run_episode(

@@ -3,13 +3,14 @@
 ::
 
     lmgym eval lmgym/Summarize-v0 --agent oracle --episodes 200
-    lmgym eval Translate-v0 --agent random,dictionary,oracle --episodes 200 --kw direction=xx-en
-    lmgym eval lmgym/Summarize-v0 --agent lead-2 --kw dataset=./my_news.jsonl --json
+    lmgym eval Translate-v0 --agent random,dictionary,oracle --episodes 200 --env-kwargs direction=xx-en
+    lmgym eval lmgym/Summarize-v0 --agent lead-2 --env-kwargs dataset=./my_news.jsonl --json
     lmgym eval Translate-v0 --split test --agent runs/a/reference,runs/a/policy   # trained policies (greedy)
 
-The same numbers come from :func:`evaluate` in Python. Episodes are reproducible: the first
-``reset`` gets ``seed``, the following ones continue the env's random stream, and the agent is
-seeded with ``seed`` too. Baseline agents live in :mod:`lmgym.baselines` (no torch).
+The same numbers come from :func:`evaluate` in Python. The episodes are those of the held-out protocol
+(:mod:`lmgym.heldout`): the first ``episodes`` examples of the split, in order, as ``lmgym bench`` and
+``lmgym train`` evaluate. Baseline agents live in :mod:`lmgym.baselines`; ``seed`` seeds them (slot ``i``
+gets ``seed + i``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import argparse
 import ast
 import json
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,53 +38,49 @@ def evaluate(
     episodes: int = 100,
     seed: int = 0,
     split: str = "validation",
+    batch_size: int = 64,
     **env_kwargs: Any,
 ) -> dict[str, Any]:
-    """Run ``episodes`` episodes of ``agent`` on ``env_id`` and summarize the rewards.
+    """Score ``agent`` on the first ``episodes`` examples of ``split`` and summarize the rewards.
 
     Args:
         env_id: a registered id (``"lmgym/Summarize-v0"``; the ``lmgym/`` prefix may be left out).
-        agent: a baseline name or a trained policy folder (see :func:`lmgym.baselines.make_agent`),
-            or an object with ``reset(obs, info)`` and ``act(obs, info) -> int``.
-        episodes: number of episodes (>= 1).
-        seed: seeds the first ``reset`` and a baseline agent.
+        agent: a baseline name or a trained policy folder (see :func:`lmgym.baselines.make_batched_agent`),
+            a :class:`~lmgym.heldout.BatchedAgent` for a vector env of ``batch_size`` slots, or a one-episode
+            agent (``reset(obs, info)``, ``act(obs, info) -> int``; it plays the episodes one at a time).
+        episodes: number of episodes (>= 1; at most the split's size).
+        seed: seeds a baseline agent (slot ``i`` gets ``seed + i``).
         split: ``"train"``, ``"validation"`` or ``"test"``.
-        **env_kwargs: passed to ``gym.make``.
+        batch_size: episodes played at once (the vector env's slots).
+        **env_kwargs: passed to ``gym.make_vec``.
 
     Returns:
         ``{"env", "agent", "split", "seed", "n", "mean", "std", "min", "max", "details",
         "scores", "seconds"}``; ``std`` is the population standard deviation and ``details`` the
         mean of each scorer component (for weighted sums).
     """
-    import gymnasium as gym
-
-    import lmgym  # noqa: F401  (registers the envs)
-    from lmgym.baselines import make_agent, run_episode
+    from lmgym.baselines import make_batched_agent
+    from lmgym.heldout import SlotAgents, evaluate_agent, make_heldout_envs
 
     if episodes < 1:
         raise ConfigError(f"episodes must be >= 1; got {episodes}.")
     env_id = full_env_id(env_id)
-    env = gym.make(env_id, split=split, **env_kwargs)
+    one_episode = not isinstance(agent, str) and not getattr(agent, "batched", False)
+    envs = make_heldout_envs(env_id, 1 if one_episode else max(1, min(episodes, batch_size)), **env_kwargs)
     try:
         name = agent if isinstance(agent, str) else type(agent).__name__
-        player = make_agent(agent, env, seed=seed) if isinstance(agent, str) else agent
-        start = time.perf_counter()
-        scores: list[float] = []
-        details: dict[str, list[float]] = {}
-        for episode in range(episodes):
-            reward, info = run_episode(env, player, seed=seed if episode == 0 else None)
-            scores.append(reward)
-            for key, value in info.get("score_details", {}).items():
-                details.setdefault(key, []).append(float(value))
-        seconds = time.perf_counter() - start
+        player = make_batched_agent(agent, envs, seed=seed) if isinstance(agent, str) else agent
+        if one_episode:
+            player = SlotAgents([agent])
+        result = evaluate_agent(envs, player, episodes=episodes, split=split)
     finally:
-        env.close()
-    values = np.asarray(scores, dtype=np.float64)
+        envs.close()
+    values = np.asarray(result.rewards, dtype=np.float64)
     return {
-        "env": env_id, "agent": name, "split": split, "seed": seed, "n": len(scores),
+        "env": env_id, "agent": name, "split": split, "seed": seed, "n": len(result),
         "mean": float(values.mean()), "std": float(values.std()), "min": float(values.min()),
-        "max": float(values.max()), "details": {k: float(np.mean(v)) for k, v in details.items()},
-        "scores": scores, "seconds": seconds,
+        "max": float(values.max()), "details": {k: float(np.mean(v)) for k, v in result.details.items()},
+        "scores": result.rewards, "seconds": result.seconds,
     }
 
 

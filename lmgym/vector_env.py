@@ -117,15 +117,15 @@ class BatchedTokenEnv(VectorEnv):
         split = options.get("split", self.env.split)
         examples = self.task.examples(split)
         table, lengths = self.env.prompt_table(split)
+        chosen = None
+        if "example_index" in options:
+            chosen = self._example_indices(options["example_index"], rows, len(examples), split)
         index = np.empty(len(rows), np.int64)
         for j, i in enumerate(rows):
             seed = None if seeds is None else seeds[j]
             if seed is not None or self._rngs[i] is None:
                 self._rngs[i], _ = seeding.np_random(seed)
-            if "example_index" in options:
-                index[j] = int(options["example_index"])
-            else:
-                index[j] = self.task.sample(self._rngs[i], split)[0]
+            index[j] = chosen[i] if chosen is not None else self.task.sample(self._rngs[i], split)[0]
         P = self._prompt.shape[1]
         self._prompt[rows] = table[index]
         self._prompt_mask[rows] = np.arange(P)[None, :] >= (P - lengths[index])[:, None]
@@ -141,6 +141,24 @@ class BatchedTokenEnv(VectorEnv):
         return {"prompt": [e.prompt for e in picked], "source": [e.source for e in picked],
                 "references": [list(e.references) for e in picked], "example_index": index.tolist(),
                 "split": [split] * len(rows)}
+
+    def _example_indices(self, value: Any, rows: np.ndarray, num_examples: int, split: str) -> np.ndarray:
+        """``options["example_index"]`` as one index per slot: an int (every slot) or ``num_envs`` ints.
+
+        Raises:
+            ValueError: neither an int nor one int per slot. IndexError: an index of a reset slot out of range.
+        """
+        index = np.asarray(value)
+        if index.ndim == 0:
+            index = np.full(self.num_envs, index)
+        if index.shape != (self.num_envs,) or index.dtype.kind not in "iu":
+            raise ValueError(f"example_index must be an int or {self.num_envs} ints, one per slot; "
+                             f"got {value!r}.")
+        bad = (index[rows] < 0) | (index[rows] >= num_examples)
+        if bad.any():
+            raise IndexError(f"example_index {int(index[rows][bad][0])} is out of range for split {split!r} "
+                             f"({num_examples} examples).")
+        return index.astype(np.int64)
 
     def _merge_info(self, infos: dict[str, Any], rows: np.ndarray, values: dict[str, list]) -> dict[str, Any]:
         """Batched ``VectorEnv._add_info``: the same keys, dtypes and ``_key`` masks, one call per key."""
@@ -168,7 +186,12 @@ class BatchedTokenEnv(VectorEnv):
         return infos
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
-        """Reset all slots (or those in ``options["reset_mask"]``); slot ``i`` is seeded ``seed + i``."""
+        """Reset all slots (or those in ``options["reset_mask"]``); slot ``i`` is seeded ``seed + i``.
+
+        Options: ``split`` (the split of the new episodes), ``example_index`` (an int for every slot, or one
+        index per slot, e.g. ``np.arange(num_envs)``; entries of slots outside ``reset_mask`` are ignored;
+        without it each slot draws an example with its own random stream) and ``reset_mask``.
+        """
         options = dict(options or {})
         mask = options.pop("reset_mask", None)
         mask = np.ones(self.num_envs, bool) if mask is None else np.asarray(mask, bool)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 
 from lmgym.cli import main as cli_main
@@ -75,8 +76,9 @@ def test_trained_policy_folder_is_an_eval_agent(tmp_path, capsys):
     import gymnasium as gym
 
     from lmgym.agents.ppo.policy import build_policy
-    from lmgym.agents.ppo.rollout import SamplingConfig, collect_rollout, reset_to_examples
-    from lmgym.baselines import make_agent, run_episode
+    from lmgym.agents.ppo.rollout import SamplingConfig, collect_rollout
+    from lmgym.baselines import make_batched_agent
+    from lmgym.heldout import evaluate_agent, make_heldout_envs
 
     kwargs = {"length": 4, "vocab_size": 6}
     envs = gym.make_vec("lmgym/Copy-v0", num_envs=5, vectorization_mode="vector_entry_point",
@@ -84,21 +86,18 @@ def test_trained_policy_folder_is_an_eval_agent(tmp_path, capsys):
     policy = build_policy("default", envs.env.tokenizer, 16, n_layer=1, n_embd=32, n_head=2, seed=3).eval()
     folder = tmp_path / "policy"
     policy.save_pretrained(str(folder), tokenizer=envs.env.tokenizer)
-    env = gym.make("lmgym/Copy-v0", split="validation", **kwargs)
-    agent = make_agent(str(folder), env)
-    rewards, indices = [], []
-    for seed in range(5):  # one KV-cached greedy episode at a time...
-        reward, info = run_episode(env, agent, seed=seed)
-        rewards.append(reward)
-        indices.append(info["example_index"])
-    # ...gives the batched greedy rollout's episodes
-    obs = reset_to_examples(envs, "validation", indices)
+    heldout = make_heldout_envs("lmgym/Copy-v0", 3, **kwargs)
+    result = evaluate_agent(heldout, make_batched_agent(str(folder), heldout), episodes=5)  # rounds of 3 + 2
+    assert result.example_index == [0, 1, 2, 3, 4]
+    # the folder's KV-cached greedy agent gives the batched greedy rollout's episodes
+    obs, _ = envs.reset(options={"split": "validation", "example_index": np.arange(5)})
     with torch.no_grad():
         batch = collect_rollout(policy, envs, SamplingConfig(temperature=0.0), obs=obs)
-    assert rewards == pytest.approx(batch.scores.tolist())
+    assert result.rewards == pytest.approx(batch.scores.tolist())
+    assert result.completions == batch.completions
     assert main(["Copy-v0", "--agent", f"random,{folder}", "--episodes", "3", "--kw", "length=4",
                  "--kw", "vocab_size=6", "--json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["agent"] for r in rows] == ["random", str(folder)] and rows[1]["n"] == 3
     with pytest.raises(ConfigError, match="not a model folder"):
-        make_agent(str(tmp_path), env)
+        make_batched_agent(str(tmp_path), heldout)

@@ -62,6 +62,28 @@ def test_lockstep_mode_holds_finished_slots():
     assert obs["step"][:, 0].tolist() == [0, 2, 2]
 
 
+def test_example_index_per_slot():
+    envs = gym.make_vec("lmgym/Copy-v0", num_envs=3, vectorization_mode="vector_entry_point",
+                        autoreset_mode="disabled", length=3)
+    single = gym.make("lmgym/Copy-v0", length=3)
+    obs, info = envs.reset(options={"split": "validation", "example_index": np.array([4, 0, 4])})
+    assert info["example_index"].tolist() == [4, 0, 4]
+    for slot, index in enumerate([4, 0, 4]):
+        one, _ = single.reset(options={"split": "validation", "example_index": index})
+        assert (obs["prompt_ids"][slot] == one["prompt_ids"]).all()
+    obs, info = envs.reset(options={"example_index": 2})  # an int: every slot
+    assert info["example_index"].tolist() == [2, 2, 2]
+    # Slots outside reset_mask keep their episode; their entries are not used.
+    obs, info = envs.reset(options={"reset_mask": np.array([False, True, False]), "example_index": [-1, 1, -1]})
+    assert info["example_index"][1] == 1 and not info["_example_index"][0]
+    with pytest.raises(ValueError, match="one per slot"):
+        envs.reset(options={"example_index": [1, 2]})
+    with pytest.raises(ValueError, match="one per slot"):
+        envs.reset(options={"example_index": [0.5, 1, 2]})
+    with pytest.raises(IndexError, match="out of range"):
+        envs.reset(options={"split": "validation", "example_index": [0, 1, 10**6]})
+
+
 def test_vector_errors():
     envs = gym.make_vec("lmgym/Copy-v0", num_envs=2, vectorization_mode="vector_entry_point")
     with pytest.raises(ResetNeededError):

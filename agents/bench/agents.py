@@ -2,8 +2,8 @@
 
 Every agent is trained (or not, for baselines) on ``RunSpec.budget`` env steps and then scored on
 the same held-out examples: the first ``eval_episodes`` examples of the validation split, one
-episode each, greedy for learned agents. That is the protocol of the lmgym PPO agent's own
-evaluation (:func:`lmgym.agents.train.evaluation.evaluate_policy`), reused here for SB3 and baselines.
+episode each, greedy for learned agents: the protocol of :mod:`lmgym.heldout`, which ``lmgym eval``
+and the evaluations of ``lmgym train`` follow too.
 
 Registered agents:
 
@@ -29,8 +29,6 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-
-import lmgym  # noqa: F401  (registers the envs)
 
 
 @dataclass(frozen=True)
@@ -192,18 +190,12 @@ register_agent(
 def heldout_baseline_scores(
     env_id: str, env_kwargs: dict[str, Any], name: str, seed: int, n_episodes: int
 ) -> tuple[list[float], str]:
-    """Scores of baseline ``name`` on the first ``n_episodes`` validation examples, and its resolved name."""
-    from lmgym.baselines import SIMPLE, make_agent, run_episode
+    """Scores of baseline ``name`` on the held-out episodes (:func:`lmgym.evaluate.evaluate`), and its resolved name."""
+    from lmgym.baselines import SIMPLE
+    from lmgym.evaluate import evaluate
 
-    env = gym.make(env_id, **env_kwargs)
-    try:
-        agent = make_agent(name, env, seed=seed)
-        resolved = SIMPLE.get(str(getattr(env.unwrapped, "task_kind", "")), name) if name == "simple" else name
-        total = min(n_episodes, len(env.unwrapped.task.examples("validation")))
-        scores = [run_episode(env, agent, options={"split": "validation", "example_index": i})[0] for i in range(total)]
-    finally:
-        env.close()
-    return scores, resolved
+    result = evaluate(env_id, name, n_episodes, seed, "validation", **env_kwargs)
+    return result["scores"], SIMPLE.get(task_kind(env_id), name) if name == "simple" else name
 
 
 def baseline_runner(name: str) -> Callable[[RunSpec], AgentResult]:
@@ -219,14 +211,19 @@ def baseline_runner(name: str) -> Callable[[RunSpec], AgentResult]:
     return run
 
 
-def _simple_applies(env_id: str) -> bool:
-    from lmgym.baselines import SIMPLE
-
+def task_kind(env_id: str) -> str:
+    """The ``task_kind`` of an env id's class (``""`` when it has none), without building the env."""
     env_class = gym.spec(env_id).entry_point
     if isinstance(env_class, str):
         module, _, attr = env_class.partition(":")
         env_class = getattr(importlib.import_module(module), attr)
-    return str(getattr(env_class, "task_kind", "")) in SIMPLE
+    return str(getattr(env_class, "task_kind", ""))
+
+
+def _simple_applies(env_id: str) -> bool:
+    from lmgym.baselines import SIMPLE
+
+    return task_kind(env_id) in SIMPLE
 
 
 for _name, _desc, _applies in (

@@ -202,14 +202,3 @@ def collect_rollout(
         references=references,
         example_index=example_index,
     )
-
-
-def reset_to_examples(envs: Any, split: str, indices: list[int]) -> dict[str, np.ndarray]:
-    """Reset slot ``i`` of a lockstep vector env to example ``indices[i]`` of ``split``; returns the obs."""
-    if len(indices) != envs.num_envs:
-        raise ValueError(f"Need one example index per slot ({envs.num_envs}); got {len(indices)}.")
-    obs = None
-    indices = np.asarray(indices)
-    for index in np.unique(indices):  # one reset call per distinct example, for all its slots
-        obs, _ = envs.reset(options={"reset_mask": indices == index, "split": split, "example_index": int(index)})
-    return obs

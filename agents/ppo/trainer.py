@@ -47,7 +47,7 @@ from lmgym.agents.ppo.math import (
 )
 from lmgym.agents.ppo.policy import PolicyWithValue
 from lmgym.agents.ppo.reference import ReferenceModel
-from lmgym.agents.ppo.rollout import Rollout, SamplingConfig, collect_rollout, reset_to_examples
+from lmgym.agents.ppo.rollout import Rollout, SamplingConfig, collect_rollout
 from lmgym.agents.ppo.sft import trim_padding
 from lmgym.agents.ppo.shaping import dense_score_rewards
 
@@ -232,7 +232,7 @@ class PPOTrainer:
         split = self.envs.env.split
         rng = np.random.default_rng(seed)
         chosen = rng.integers(len(self.envs.task.examples(split)), size=self.envs.num_envs // k)
-        return reset_to_examples(self.envs, split, np.repeat(chosen, k).tolist())
+        return self.envs.reset(options={"split": split, "example_index": np.repeat(chosen, k)})[0]
 
     def _update(self, ro: Rollout, advantages: torch.Tensor, returns: torch.Tensor, generator: torch.Generator) -> dict:
         """``epochs`` x ``minibatches`` clipped PPO steps; returns mean loss statistics."""

@@ -4,8 +4,8 @@
   ``VecEnv`` API: ``terminal_observation`` and the final info (score, completion) in the finished
   env's info dict, auto-reset on done, seeds ``seed + i`` per slot.
 - :func:`make_sb3_env` builds it (or SB3's ``DummyVecEnv``/``SubprocVecEnv``) from an env id.
-- :class:`HeldOutEvaluator` scores any batched ``obs -> actions`` function on fixed held-out
-  episodes (used by SB3 callbacks, baselines and ``lmgym bench``).
+- :class:`HeldOutEvaluator` scores any batched ``obs -> actions`` function on the held-out episodes
+  of :mod:`lmgym.heldout` (used by the SB3 callbacks and ``lmgym bench``).
 
 Speed, measured with :func:`vec_env_speed` (SB3 ``step`` with uniformly random actions, monitor
 wrappers included, best of 3, 2-core AMD EPYC shared with other jobs), env steps/s native / dummy:
@@ -34,7 +34,7 @@ import numpy as np
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecMonitor
 
-import lmgym  # noqa: F401  (registers the lmgym/... env ids)
+from lmgym.heldout import PredictAgent, evaluate_agent, make_heldout_envs
 
 NATIVE_FROM_N_ENVS = 16  # measured crossover of the native adapter vs DummyVecEnv (module docstring)
 
@@ -307,12 +307,9 @@ def make_sb3_env(
 
 
 class HeldOutEvaluator:
-    """Score a batched policy on the first ``n_episodes`` examples of a held-out split.
-
-    The same protocol as the lmgym PPO agent's evaluation (:mod:`lmgym.agents.train.evaluation`): the
-    first ``n_episodes`` examples of ``split`` (in order), one episode each, so every agent and every
-    point of a learning curve is measured on identical prompts. A lockstep native vector env
-    (``autoreset_mode="disabled"``) plays ``n_envs`` examples per round.
+    """Score a batched policy on the held-out episodes of :mod:`lmgym.heldout` (the first ``n_episodes``
+    examples of ``split``, in order), as ``lmgym eval``, ``lmgym bench`` and ``lmgym train`` do, so every
+    agent and every point of a learning curve is measured on identical prompts.
 
     Args:
         env_id: lmgym env id.
@@ -331,31 +328,13 @@ class HeldOutEvaluator:
         n_envs: int = 16,
         split: str = "validation",
     ) -> None:
-        self.venv = make_native_vec_env(env_id, max(1, min(n_envs, n_episodes)), "disabled", **(env_kwargs or {}))
+        self.venv = make_heldout_envs(env_id, max(1, min(n_envs, n_episodes)), **(env_kwargs or {}))
         self.split = split
         self.n_episodes = min(int(n_episodes), len(self.venv.task.examples(split)))
 
     def __call__(self, predict: Callable[[dict[str, np.ndarray]], np.ndarray]) -> list[float]:
         """Scores of the first ``n_episodes`` examples under ``predict`` (batched ``obs -> actions``)."""
-        n = self.venv.num_envs
-        scores: list[float] = []
-        for start in range(0, self.n_episodes, n):
-            wanted = list(range(start, min(start + n, self.n_episodes)))
-            obs = None
-            for slot, index in enumerate(wanted + [wanted[-1]] * (n - len(wanted))):
-                mask = np.zeros(n, bool)
-                mask[slot] = True
-                obs, _ = self.venv.reset(options={"reset_mask": mask, "split": self.split, "example_index": index})
-            round_scores = np.zeros(n)
-            running = np.ones(n, bool)
-            while running.any():
-                actions = np.asarray(predict(obs)).reshape(n).astype(np.int64)
-                obs, rewards, terminated, truncated, _ = self.venv.step(actions)
-                ended = running & (terminated | truncated)
-                round_scores[ended] = rewards[ended]
-                running &= ~ended
-            scores.extend(round_scores[: len(wanted)].tolist())
-        return scores
+        return evaluate_agent(self.venv, PredictAgent(predict), episodes=self.n_episodes, split=self.split).rewards
 
     def close(self) -> None:
         """Close the vector env."""

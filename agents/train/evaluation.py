@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from lmgym.agents.ppo.agent import PolicyAgent
 from lmgym.agents.ppo.math import kl_from_logits, masked_sum
 from lmgym.agents.ppo.policy import PolicyWithValue, lm_forward
 from lmgym.agents.ppo.reference import ReferenceModel
-from lmgym.agents.ppo.rollout import SamplingConfig, collect_rollout, reset_to_examples
-from lmgym.scorers import checked_score, make_scorer
-from lmgym.token_env import batch_meta
+from lmgym.agents.ppo.rollout import SamplingConfig
+from lmgym.heldout import evaluate_agent
+from lmgym.scorers import make_scorer
 
 
 def task_metric_scorer(envs: Any) -> Any:
@@ -56,11 +57,12 @@ def evaluate_policy(
     sampling: SamplingConfig | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Greedy-decode the first ``max_examples`` examples of ``split`` and score them.
+    """Greedy-decode the first ``max_examples`` examples of ``split`` and score them (the protocol of
+    :mod:`lmgym.heldout`, with the policy as a :class:`~lmgym.agents.ppo.agent.PolicyAgent`).
 
     Args:
         policy: the (unwrapped) policy.
-        envs: a lockstep vector env of the task (its slots are reset to each example in turn).
+        envs: a lockstep vector env of the task (its slots play one round of examples at a time).
         reference: when given, ``kl`` to it is reported.
         split: the task split.
         max_examples: how many examples (``None``: the whole split).
@@ -76,55 +78,45 @@ def evaluate_policy(
         plus ``"sampled_score"`` when ``sampling`` is given.
     """
     metric_scorer = metric_scorer or task_metric_scorer(envs)
-    same_metric = metric_scorer.name == envs.scorer.name
-    examples = envs.task.examples(split)
-    total = len(examples) if max_examples is None else min(max_examples, len(examples))
-    N = envs.num_envs
-    rewards, scores, kls, lengths, eos, sampled = [], [], [], [], [], []
-    generator = torch.Generator(device=next(policy.parameters()).device).manual_seed(seed)
-    samples: list[dict[str, Any]] = []
+    pad = envs.env.pad_token_id
     was_training = policy.training
     policy.eval()
-    for start in range(0, total, N):
-        wanted = list(range(start, min(start + N, total)))
-        indices = wanted + [wanted[-1]] * (N - len(wanted))  # fill spare slots, then ignore them
-        obs = reset_to_examples(envs, split, indices)
-        ro = collect_rollout(policy, envs, SamplingConfig(temperature=0.0), obs=obs).select(range(len(wanted)))
-        rewards += ro.scores.tolist()
-        lengths += ro.response_mask.sum(1).tolist()
-        eos += ro.terminated.float().tolist()
-        if same_metric:
-            scores += ro.scores.tolist()
-        else:
-            chosen = [examples[i] for i in wanted]
-            scores += checked_score(metric_scorer, ro.prompts, ro.completions, ro.references, **batch_meta(chosen))
-        if reference is not None:
-            logits = policy.cut_logits(lm_forward(policy.model, ro.prompt_ids, ro.prompt_mask, ro.response_ids,
-                                                  ro.response_mask, want_hidden=False)[0])
-            ref_logits = reference.logits(ro.prompt_ids, ro.prompt_mask, ro.response_ids, ro.response_mask)
-            kls += masked_sum(kl_from_logits(logits, ref_logits), ro.response_mask, dim=1).tolist()
-        if sampling is not None:
-            obs = reset_to_examples(envs, split, indices)
-            rs = collect_rollout(policy, envs, sampling, generator=generator, obs=obs).select(range(len(wanted)))
-            if same_metric:
-                sampled += rs.scores.tolist()
-            else:
-                chosen = [examples[i] for i in wanted]
-                sampled += checked_score(metric_scorer, rs.prompts, rs.completions, rs.references,
-                                         **batch_meta(chosen))
-        for i in range(min(num_samples - len(samples), len(wanted))):
-            samples.append({"prompt": ro.prompts[i], "completion": ro.completions[i],
-                            "reference": ro.references[i][0] if ro.references[i] else "", "reward": rewards[start + i]})
+    greedy = PolicyAgent(policy, pad, SamplingConfig(temperature=0.0), record=reference is not None)
+    result = evaluate_agent(envs, greedy, episodes=max_examples, split=split, metric_scorer=metric_scorer)
+    greedy.finish()
+    kls = reference_kl(policy, reference, greedy.rounds, len(result)) if reference is not None else []
+    sampled: list[float] = []
+    if sampling is not None:
+        generator = torch.Generator(device=next(policy.parameters()).device).manual_seed(seed)
+        agent = PolicyAgent(policy, pad, sampling, generator)
+        sampled = evaluate_agent(envs, agent, episodes=max_examples, split=split, metric_scorer=metric_scorer).scores
     policy.train(was_training)
+    samples = [{"prompt": result.prompts[i], "completion": result.completions[i],
+                "reference": result.references[i][0] if result.references[i] else "", "reward": result.rewards[i]}
+               for i in range(min(num_samples, len(result)))]
     extra = {"sampled_score": float(np.mean(sampled))} if sampled else {}
     return {
         **extra,
-        "score": float(np.mean(scores)),
-        "reward": float(np.mean(rewards)),
+        "score": float(np.mean(result.scores)),
+        "reward": float(np.mean(result.rewards)),
         "kl": float(np.mean(kls)) if kls else float("nan"),
-        "length": float(np.mean(lengths)),
-        "eos_rate": float(np.mean(eos)),
-        "num_examples": total,
+        "length": float(np.mean(result.lengths)),
+        "eos_rate": float(np.mean(result.terminated)),
+        "num_examples": len(result),
         "metric": metric_scorer.name,
         "samples": samples,
     }
+
+
+def reference_kl(
+    policy: PolicyWithValue, reference: ReferenceModel, rounds: list[tuple[torch.Tensor, ...]], total: int
+) -> list[float]:
+    """Exact KL(policy || reference) summed over each recorded completion's tokens (the first ``total`` rows)."""
+    kls: list[float] = []
+    for prompt_ids, prompt_mask, response_ids, response_mask in rounds:
+        n = min(len(prompt_ids), total - len(kls))  # the last round's spare slots do not count
+        rows = (prompt_ids[:n], prompt_mask[:n], response_ids[:n], response_mask[:n])
+        logits = policy.cut_logits(lm_forward(policy.model, *rows, want_hidden=False)[0])  # (n, T, V)
+        ref_logits = reference.logits(*rows)
+        kls += masked_sum(kl_from_logits(logits, ref_logits), rows[3], dim=1).tolist()
+    return kls
