@@ -9,6 +9,7 @@ Subcommands::
     lmgym train --env ENV ...       SFT warm start + PPO (the main job)
     lmgym bench ...                 agents x envs x seeds grid -> leaderboards/
     lmgym speed ...                 rollout-speed benchmark -> leaderboards/
+    lmgym sweep ...                 PPO configs x envs x seeds: SFT vs SFT+PPO gains -> leaderboards/sweep/
 
 Subcommands with many options live in their own modules and parse their own flags; this file
 only dispatches, so ``lmgym list`` never imports torch.
@@ -29,6 +30,7 @@ DELEGATED: dict[str, tuple[str, str]] = {
     "train": ("lmgym.agents.train.cli:main", "train an LM policy (SFT warm start, then PPO)"),
     "bench": ("lmgym.agents.bench.grid:main", "run the benchmark grid and regenerate leaderboards"),
     "speed": ("lmgym.agents.bench.speed:main", "measure rollout speed ratios"),
+    "sweep": ("lmgym.agents.bench.sweep:main", "sweep PPO configurations: SFT vs SFT+PPO gain per env and seed"),
 }
 
 

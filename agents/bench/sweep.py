@@ -32,6 +32,9 @@ from typing import Any
 
 from lmgym.errors import ConfigError, LmgymError
 
+#: Settings that change the SFT warm start: a configuration that sets one gets its own SFT run.
+SFT_FIELDS = frozenset({"model", "n_layer", "n_embd", "n_head", "algo", "sft_steps", "sft_batch_size",
+                        "sft_learning_rate", "sft_max_examples", "lora_r", "lora_alpha", "lora_target_modules"})
 DEFAULT_ENVS = ("lmgym/PositiveReview-v1", "lmgym/Keywords-v1", "lmgym/Summarize-v1", "lmgym/Translate-v1")
 
 
@@ -61,27 +64,34 @@ def result_file(output: Path, env: str, config: str, seed: int) -> Path:
     return output / "results" / f"{env.split('/')[-1]}__{config}__s{seed}.json"
 
 
-def run_one(env: str, config: str, overrides: dict[str, Any], seed: int, output: Path, command: str) -> dict:
-    """One ``lmgym train`` run in a temporary folder; its summary is written to :func:`result_file`."""
+def run_one(env: str, config: str, overrides: dict[str, Any], seed: int, output: Path, command: str,
+            work_dir: str, sft_dir: str | None = None) -> dict:
+    """One ``lmgym train`` run in ``work_dir``; its summary is written to :func:`result_file`.
+
+    With ``sft_dir`` (the ``reference/`` folder of an earlier run of the same env and seed) the SFT
+    stage is not run again: PPO starts from that model (``algo=ppo``), which is exactly the policy
+    a fresh ``sft+ppo`` run would warm-start to.
+    """
     from lmgym.agents.bench.grid import git_commit, machine_info
     from lmgym.agents.train import TrainConfig, train
     from lmgym.agents.train.metrics import write_atomic
 
     commit, dirty = git_commit()
-    with tempfile.TemporaryDirectory(prefix="lmgym-sweep-") as tmp:
-        cfg = TrainConfig(env=env, seed=seed, output_dir=tmp, name="run", progress=False, tensorboard=False,
-                          **overrides)
-        t0 = time.perf_counter()
-        results = train(cfg)
-        minutes = (time.perf_counter() - t0) / 60
+    reuse = {"model": sft_dir, "algo": "ppo"} if sft_dir else {}
+    cfg = TrainConfig(env=env, seed=seed, output_dir=work_dir, name=config, progress=False, tensorboard=False,
+                      **{**overrides, **reuse})
+    t0 = time.perf_counter()
+    results = train(cfg)
+    minutes = (time.perf_counter() - t0) / 60
     before, after = results["before"], results["after"]
     record = {
         "env": env, "config": config, "overrides": overrides, "seed": seed,
         "sft": before["score"], "ppo": after["score"], "gain": after["score"] - before["score"],
         "sft_sampled": before.get("sampled_score"), "ppo_sampled": after.get("sampled_score"),
-        "kl": after["kl"], "minutes": minutes, "eval_examples": cfg.eval_examples,
-        "samples": after["samples"][:2], "command": command, "commit": commit, "dirty": dirty,
-        "machine": machine_info("cpu"),
+        "kl": after["kl"], "minutes": minutes, "sft_reused": bool(sft_dir),
+        "ppo_minutes": sum(h.get("charts/iteration_s", 0.0) for h in results["history"]) / 60,
+        "eval_examples": cfg.eval_examples, "samples": after["samples"][:2], "command": command,
+        "commit": commit, "dirty": dirty, "machine": machine_info("cpu"),
     }
     path = result_file(output, env, config, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -106,10 +116,11 @@ def summarize(output: Path) -> str:
         "Each row is one PPO configuration on one env, run with `lmgym train` for each seed (the SFT warm",
         "start is the same for every configuration of an env and seed). **Gain** = greedy validation score",
         "of SFT+PPO minus SFT (task metric), mean ± sample std over seeds; KL in nats per completion at the",
-        f"end; minutes of wall time per run. Commits: {', '.join(commits)}. Machine: "
+        "end; PPO minutes = wall time of the PPO iterations (the shared SFT is excluded).",
+        f"Commits: {', '.join(commits)}. Machine: "
         f"{records[0]['machine'].get('cpu')}, {records[0]['machine'].get('cores')} cores.",
         "",
-        "| config | overrides | env | seeds | SFT | SFT+PPO | gain | per-seed gains | KL | minutes |",
+        "| config | overrides | env | seeds | SFT | SFT+PPO | gain | per-seed gains | KL | PPO minutes |",
         "|---|---|---|---:|---:|---:|---:|---|---:|---:|",
     ]
     for (config, env), rows in sorted(groups.items()):
@@ -121,9 +132,25 @@ def summarize(output: Path) -> str:
             f"| {config} | `{over}` | {env} | {len(rows)} | {statistics.mean(r['sft'] for r in rows):.4f} | "
             f"{statistics.mean(r['ppo'] for r in rows):.4f} | **{statistics.mean(gains):+.4f} ± {std:.4f}** | "
             f"{', '.join(f'{g:+.4f}' for g in gains)} | {statistics.mean(r['kl'] for r in rows):.2f} | "
-            f"{statistics.mean(r['minutes'] for r in rows):.1f} |")
+            f"{statistics.mean(r['ppo_minutes'] for r in rows):.1f} |")
     lines += ["", "Commands (one per run):", "", "```bash", *sorted({r["command"] for r in records}), "```", ""]
     return "\n".join(lines)
+
+
+def run_env_seed(env: str, seed: int, configs: list[tuple[str, dict[str, Any]]], output: Path) -> None:
+    """Every configuration missing from ``output`` for one env and seed; SFT runs once and is shared."""
+    todo = [(name, over) for name, over in configs if not result_file(output, env, name, seed).exists()]
+    with tempfile.TemporaryDirectory(prefix="lmgym-sweep-") as work_dir:
+        sft_dir = None
+        for name, overrides in todo:
+            item = name + ":" + " ".join(f"{k}={json.dumps(v)}" for k, v in overrides.items())
+            command = f"lmgym sweep --envs {env} --seeds {seed} --config {shlex.quote(item)}"
+            record = run_one(env, name, overrides, seed, output, command, work_dir,
+                             sft_dir if not SFT_FIELDS & set(overrides) else None)
+            if sft_dir is None and not SFT_FIELDS & set(overrides):
+                sft_dir = str(Path(work_dir) / name / "reference")
+            print(f"{name:>12} {env:<28} s{seed}: SFT {record['sft']:.4f} -> {record['ppo']:.4f} "
+                  f"(gain {record['gain']:+.4f}, KL {record['kl']:.2f}, {record['minutes']:.1f} min)", flush=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,17 +174,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             configs = [parse_config(c) for c in (args.config or ["defaults:"])]
             if any(s < 0 for s in args.seeds):
                 raise ConfigError(f"--seeds must be >= 0; got {args.seeds}.")
-            for name, overrides in configs:
-                for env in args.envs:
-                    for seed in args.seeds:
-                        if result_file(output, env, name, seed).exists():
-                            continue
-                        item = shlex.join([name + ":" + " ".join(f"{k}={json.dumps(v)}" for k, v in overrides.items())])
-                        command = f"lmgym sweep --envs {env} --seeds {seed} --config {item}"
-                        record = run_one(env, name, overrides, seed, output, command)
-                        print(f"{name:>12} {env:<28} s{seed}: SFT {record['sft']:.4f} -> {record['ppo']:.4f} "
-                              f"(gain {record['gain']:+.4f}, KL {record['kl']:.2f}, {record['minutes']:.1f} min)",
-                              flush=True)
+            for env in args.envs:
+                for seed in args.seeds:
+                    run_env_seed(env, seed, configs, output)
         table = summarize(output)
     except LmgymError as exc:
         print(f"lmgym sweep: error: {exc}", file=sys.stderr)

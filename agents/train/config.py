@@ -18,7 +18,7 @@ class TrainConfig:
     """Everything a training run needs. Defaults are the main job: ~5 min on 2 CPU cores."""
 
     # ---- what to train ----
-    env: str = "lmgym/Summarize-v0"
+    env: str = "lmgym/PositiveReview-v1"
     """Env id of any registered lmgym env (see ``lmgym list``)."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Extra env keyword arguments, e.g. ``--env-kwargs length=5 max_new_tokens=8`` (values parsed as JSON)."""
