@@ -14,6 +14,7 @@ from lmgym.agents.ppo.math import (  # noqa: E402
     compute_gae,
     entropy_from_logits,
     group_center,
+    group_relative_advantages,
     kl_from_logits,
     logprobs_from_logits,
     make_kl_controller,
@@ -73,6 +74,22 @@ def test_group_center_by_hand():
     torch.testing.assert_close(group_center(adv, mask, 1), adv)
     with pytest.raises(ValueError):
         group_center(adv, mask, 3)
+
+
+def test_group_relative_advantages_by_hand():
+    rewards = t([[0.0, 1.0], [0.5, 0.0], [0.2, 0.3], [1.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    mask = t([[1, 1], [1, 0], [1, 1], [1, 0], [1, 1], [1, 1]])
+    # group 1: totals 1.0, 0.5, 0.5 -> mean 2/3, sample std sqrt(1/12); group 2: 1, 0, 0 -> mean 1/3, std sqrt(1/3)
+    s1, s2 = (1 / 12) ** 0.5 + 1e-4, (1 / 3) ** 0.5 + 1e-4
+    a, b, c, d = (1 - 2 / 3) / s1, (0.5 - 2 / 3) / s1, (1 - 1 / 3) / s2, (0 - 1 / 3) / s2
+    expected = t([[a, a], [b, 0.0], [b, b], [c, 0.0], [d, d], [d, d]])
+    torch.testing.assert_close(group_relative_advantages(rewards, mask, 3), expected)
+    tied = group_relative_advantages(t([[1.0, 0.0], [0.0, 1.0]]), torch.ones(2, 2), 2)
+    assert tied.abs().max().item() == 0.0
+    with pytest.raises(ValueError, match="at least 2"):
+        group_relative_advantages(rewards, mask, 1)
+    with pytest.raises(ValueError, match="whole number"):
+        group_relative_advantages(rewards, mask, 4)
 
 
 def test_rloo_advantages_by_hand():

@@ -182,6 +182,36 @@ def rloo_advantages(rewards: torch.Tensor, mask: torch.Tensor, group_size: int) 
     return (total - others).view(B, 1) * mask
 
 
+def group_relative_advantages(
+    rewards: torch.Tensor, mask: torch.Tensor, group_size: int, eps: float = 1e-4
+) -> torch.Tensor:
+    """Group-relative advantages (GRPO, Shao et al. 2024) for consecutive groups of one prompt's completions.
+
+    Each completion's total reward minus its group's mean, divided by the group's standard deviation
+    (sample std) plus ``eps``, on every one of its tokens. Like :func:`rloo_advantages` there is no
+    critic and a tied group gets zero; unlike it, every group's signal has the same scale, so
+    prompts whose completions differ little weigh as much as those that differ a lot.
+
+    Args:
+        rewards: ``(B, T)`` per-token rewards (see :func:`token_rewards`).
+        mask: ``(B, T)`` prefix mask of written tokens.
+        group_size: completions per prompt (``>= 2``); ``B`` must be a multiple of it.
+        eps: added to each group's std.
+
+    Returns:
+        ``(B, T)`` advantages, zero on padding.
+    """
+    B, _ = rewards.shape
+    if group_size < 2:
+        raise ValueError(f"Group-relative advantages need at least 2 completions per prompt; got {group_size}.")
+    if B % group_size:
+        raise ValueError(f"batch of {B} rows is not a whole number of groups of {group_size}.")
+    mask = mask.to(rewards.dtype)
+    total = (rewards * mask).sum(1).view(B // group_size, group_size)  # (G, k)
+    centred = total - total.mean(1, keepdim=True)
+    return (centred / (total.std(1, keepdim=True) + eps)).view(B, 1) * mask
+
+
 # ---- losses -------------------------------------------------------------------------------------
 
 

@@ -34,6 +34,7 @@ from lmgym.agents.ppo.math import (
     compute_gae,
     entropy_from_logits,
     group_center,
+    group_relative_advantages,
     logprobs_from_logits,
     make_kl_controller,
     masked_mean,
@@ -152,7 +153,7 @@ class PPOTrainer:
 
         # 5. update.
         t1 = time.perf_counter()
-        stats = self._update(ro, advantages, returns, generator)
+        stats = self.update(ro, advantages, returns, generator)
         t_update = time.perf_counter() - t1
 
         # 6. KL control, counters, metrics.
@@ -198,13 +199,15 @@ class PPOTrainer:
 
         ``gae``: GAE(gamma, lambda) from the value head, centred per prompt group. ``rloo``: each
         completion's total reward minus the mean of its prompt's other completions (no critic); the
-        value head still learns Monte-Carlo returns. Then optional whitening over the batch's tokens
-        (for ``rloo`` a rescale only, so tied groups keep zero advantage).
+        value head still learns Monte-Carlo returns. ``grpo``: the same, divided by the group's std.
+        Then optional whitening over the batch's tokens (for ``rloo``/``grpo`` a rescale only, so tied
+        groups keep zero advantage).
         """
         cfg = self.config
-        if cfg.advantage == "rloo":
+        if cfg.advantage in ("rloo", "grpo"):
             _, returns = compute_gae(rewards, values, mask, cfg.gamma, 1.0)
-            advantages = rloo_advantages(rewards, mask, cfg.samples_per_prompt)
+            estimator = rloo_advantages if cfg.advantage == "rloo" else group_relative_advantages
+            advantages = estimator(rewards, mask, cfg.samples_per_prompt)
         else:
             advantages, returns = compute_gae(rewards, values, mask, cfg.gamma, cfg.lam)
             advantages = group_center(advantages, mask, cfg.samples_per_prompt)
@@ -234,7 +237,7 @@ class PPOTrainer:
         chosen = rng.integers(len(self.envs.task.examples(split)), size=self.envs.num_envs // k)
         return self.envs.reset(options={"split": split, "example_index": np.repeat(chosen, k)})[0]
 
-    def _update(self, ro: Rollout, advantages: torch.Tensor, returns: torch.Tensor, generator: torch.Generator) -> dict:
+    def update(self, ro: Rollout, advantages: torch.Tensor, returns: torch.Tensor, generator: torch.Generator) -> dict:
         """``epochs`` x ``minibatches`` clipped PPO steps; returns mean loss statistics."""
         cfg, acc = self.config, self.accelerator
         N = len(ro.scores)

@@ -103,9 +103,9 @@ class TrainConfig:
     dense_reward: bool = False
     """Shape the end-of-episode score into per-token score differences (same total; better credit)."""
     advantage: str = "gae"
-    """``gae`` (value head, GAE(gamma, lam), centred per prompt group) or ``rloo`` (each completion's total reward
+    """``gae`` (value head, GAE(gamma, lam), centred per prompt group), ``rloo`` (each completion's total reward
     minus the mean of its prompt's other completions; no critic, zero for tied groups; needs samples_per_prompt
-    >= 2). ``rloo`` suits tasks where the SFT model is near the ceiling and most groups tie."""
+    >= 2) or ``grpo`` (the group-centred total reward divided by the group's std). See leaderboards/sweep/."""
     whiten_advantages: bool = True
     """Normalise advantages over the batch's tokens."""
     kl_coef: float = 0.05
@@ -153,10 +153,11 @@ class TrainConfig:
         if self.samples_per_prompt < 1 or self.num_envs % self.samples_per_prompt:
             raise ConfigError(f"num_envs ({self.num_envs}) must be a multiple of samples_per_prompt "
                               f"({self.samples_per_prompt}).")
-        if self.advantage not in ("gae", "rloo"):
-            raise ConfigError(f"advantage must be gae or rloo; got {self.advantage!r}.")
-        if self.advantage == "rloo" and self.samples_per_prompt < 2:
-            raise ConfigError("advantage='rloo' compares completions of one prompt: set samples_per_prompt >= 2.")
+        if self.advantage not in ("gae", "rloo", "grpo"):
+            raise ConfigError(f"advantage must be gae, rloo or grpo; got {self.advantage!r}.")
+        if self.advantage != "gae" and self.samples_per_prompt < 2:
+            raise ConfigError(f"advantage={self.advantage!r} compares completions of one prompt: "
+                              "set samples_per_prompt >= 2.")
         if self.minibatches > self.num_envs:
             raise ConfigError(f"minibatches ({self.minibatches}) cannot exceed num_envs ({self.num_envs}).")
         if self.device not in ("auto", "cpu", "cuda"):
