@@ -16,7 +16,6 @@ gets ``seed + i``).
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import sys
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from lmgym.errors import ConfigError, LmgymError
+from lmgym.flags import add_env_kwargs_flag, parse_kwargs
 
 
 def full_env_id(env_id: str) -> str:
@@ -84,24 +84,6 @@ def evaluate(
     }
 
 
-def parse_kwargs(items: Sequence[str]) -> dict[str, Any]:
-    """``["max_new_tokens=40", "direction=xx-en"]`` -> ``{"max_new_tokens": 40, "direction": "xx-en"}``.
-
-    Values are Python literals when they parse as one (numbers, ``None``, lists, dicts), else strings.
-    """
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--kw expects key=value; got {item!r}.")
-        try:
-            value: Any = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            value = raw
-        out[key.strip()] = value
-    return out
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The ``lmgym eval`` argument parser."""
     parser = argparse.ArgumentParser(prog="lmgym eval", description=__doc__.split("\n\n")[0])
@@ -112,8 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--episodes", type=int, default=100, help="episodes per agent (default: 100)")
     parser.add_argument("--split", default="validation", help="train, validation or test (default: validation)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first reset and the agent (default: 0)")
-    parser.add_argument("--kw", action="append", default=[], metavar="KEY=VALUE",
-                        help="env keyword argument (repeatable), e.g. --kw direction=xx-en")
+    add_env_kwargs_flag(parser, "--kw", default=[])
     parser.add_argument("--json", action="store_true", help="print one JSON object per agent (without scores)")
     return parser
 
@@ -136,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from lmgym.baselines import parse_names
 
     try:
-        kwargs = parse_kwargs(args.kw)
+        kwargs = parse_kwargs(args.env_kwargs)
         for name in parse_names(args.agent):
             result = evaluate(args.env, name, args.episodes, args.seed, args.split, **kwargs)
             if args.json:

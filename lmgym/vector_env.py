@@ -24,6 +24,7 @@ the single env step for step: observations, rewards, terminations and infos.
 
 from __future__ import annotations
 
+import time
 from typing import Any, ClassVar
 
 import numpy as np
@@ -68,6 +69,8 @@ class BatchedTokenEnv(VectorEnv):
     Attributes:
         env: the prototype single env (read-only use: tokenizer, task, scorer, decode).
         tokenizer, task, scorer: shared with :attr:`env`.
+        scoring_seconds: wall time spent decoding and scoring finished episodes since construction
+            (for benchmarks: what share of a step is the scorer's).
     """
 
     env_class: ClassVar[type[TokenEnv]] = TokenEnv
@@ -110,6 +113,7 @@ class BatchedTokenEnv(VectorEnv):
         self._split = [self.env.split] * N
         self._response_mask = np.zeros((N, R), np.int64)
         self._rows = np.arange(N)
+        self.scoring_seconds = 0.0
 
     # ---- episode starts --------------------------------------------------------------------------
     def _start(self, rows: np.ndarray, seeds: list[int | None] | None, options: dict[str, Any]) -> dict[str, list]:
@@ -262,7 +266,9 @@ class BatchedTokenEnv(VectorEnv):
             return self._obs(), rewards, terminated, truncated, infos
         self._ended[finished] = True
         self._num_ended = int(self._ended.sum())
+        t0 = time.perf_counter()
         final = self._score(finished, terminated)
+        self.scoring_seconds += time.perf_counter() - t0
         rewards[finished] = final["score"]
         obs = self._obs()
         if self.autoreset_mode == AutoresetMode.SAME_STEP:

@@ -10,7 +10,8 @@ import pytest
 
 from lmgym.cli import main as cli_main
 from lmgym.errors import ConfigError
-from lmgym.evaluate import format_result, full_env_id, main, parse_kwargs
+from lmgym.evaluate import format_result, full_env_id, main
+from lmgym.flags import parse_kwargs
 
 
 def test_eval_prints_mean_and_std(capsys):
@@ -21,7 +22,7 @@ def test_eval_prints_mean_and_std(capsys):
 
 def test_eval_several_agents_json_and_env_kwargs(capsys):
     argv = ["Translate-v0", "--agent", "random,dictionary", "--episodes", "4", "--split", "test", "--seed", "2",
-            "--kw", "direction=xx-en", "--kw", "max_new_tokens=18", "--json"]
+            "--env-kwargs", "direction=xx-en", "max_new_tokens=18", "--json"]
     assert main(argv) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["agent"] for r in rows] == ["random", "dictionary"]

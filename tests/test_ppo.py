@@ -48,7 +48,7 @@ def test_one_update_raises_logprobs_of_positive_advantage_actions():
     sign = torch.where(torch.arange(len(mask)) % 2 == 0, 1.0, -1.0)[:, None]  # even rows good, odd rows bad
     advantages = sign * mask
     before = teacher_forced_logprobs(trainer, ro)
-    trainer._update(ro, advantages, ro.values.clone(), torch.Generator().manual_seed(0))
+    trainer.update(ro, advantages, ro.values.clone(), torch.Generator().manual_seed(0))
     change = (teacher_forced_logprobs(trainer, ro) - before) * mask
     up = change[0::2].sum() / mask[0::2].sum()
     down = change[1::2].sum() / mask[1::2].sum()
@@ -132,7 +132,7 @@ def test_rloo_advantages_rank_completions_within_each_prompt():
             gap = scores[i] - (scores.sum() - scores[i]) / 3
             torch.testing.assert_close(advantages[g + i][mask[g + i].bool()], gap.expand(int(mask[g + i].sum())))
     torch.testing.assert_close(returns[mask.bool()], ro.scores[:, None].expand_as(mask)[mask.bool()])
-    for bad, match in (({"advantage": "gae2"}, "gae or rloo"), ({"advantage": "rloo", "samples_per_prompt": 1},
+    for bad, match in (({"advantage": "gae2"}, "advantage must be gae, rloo"), ({"advantage": "rloo", "samples_per_prompt": 1},
                                                                 "samples_per_prompt >= 2")):
         with pytest.raises(ConfigError, match=match):
             TrainConfig(**bad).validate()

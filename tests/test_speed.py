@@ -40,7 +40,7 @@ def test_all_sections_and_metadata(tiny):
     assert res["command"] == "lmgym speed --preset tiny --out " + res["config"]["out"]
     assert res["machine"]["cores"] >= 1 and res["machine"]["torch"] == torch.__version__
     assert res["machine"]["device"] == "cpu"
-    sizes, preset = res["sizes"], speed.PRESETS["tiny"]
+    sizes, preset = res["sizes"], speed.SPEED_PRESETS["tiny"]
     assert (sizes["num_envs"], sizes["prompt_tokens"], sizes["new_tokens"]) == (
         preset["num_envs"], preset["prompt_tokens"], preset["new_tokens"])
     assert sizes["model"]["n_layer"] == preset["n_layer"] and sizes["model"]["parameters"] > 0
@@ -142,7 +142,7 @@ def test_mask_eos_removes_the_token():
 
 def test_config_from_args_layers_flags_over_presets():
     cfg = speed.config_from_args(["--preset", "tiny", "--num-envs", "6", "--sections", "a", "d"])
-    assert cfg.num_envs == 6 and cfg.new_tokens == speed.PRESETS["tiny"]["new_tokens"]
+    assert cfg.num_envs == 6 and cfg.new_tokens == speed.SPEED_PRESETS["tiny"]["new_tokens"]
     assert cfg.sections == ("a", "d")
     default = speed.config_from_args([])
     assert (default.num_envs, default.prompt_tokens, default.new_tokens, default.threads) == (32, 96, 64, 2)

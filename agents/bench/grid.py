@@ -34,6 +34,7 @@ from typing import Any
 
 import lmgym
 from lmgym.agents.bench.agents import AGENTS, AgentResult, BenchAgent, RunSpec, register_agent
+from lmgym.flags import add_env_kwargs_flag, parse_kwargs
 from lmgym.leaderboard import SCHEMA_VERSION, build_leaderboard, config_key, env_slug
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -64,11 +65,15 @@ class Preset:
         seeds: Sequence[int] | None = None,
         budget: int | None = None,
         device: str = "cpu",
+        env_kwargs: dict[str, Any] | None = None,
     ) -> list[RunSpec]:
-        """The grid's runs, env-major; agents that do not apply to an env are left out."""
+        """The grid's runs, env-major; agents that do not apply to an env are left out.
+
+        ``env_kwargs`` are added to every env's (over the preset's).
+        """
         out = []
         for env_id in envs or self.envs or lmgym.env_ids():
-            env_kwargs = {**self.env_kwargs.get("*", {}), **self.env_kwargs.get(env_id, {})}
+            kwargs = {**self.env_kwargs.get("*", {}), **self.env_kwargs.get(env_id, {}), **(env_kwargs or {})}
             for agent in agents or self.agents:
                 if agent in AGENTS and not AGENTS[agent].applies(env_id):
                     continue
@@ -79,7 +84,7 @@ class Preset:
                             agent=agent,
                             seed=int(seed),
                             budget=int(budget or self.budgets.get(env_id, self.budgets["*"])),
-                            env_kwargs=env_kwargs,
+                            env_kwargs=kwargs,
                             n_envs=self.n_envs,
                             eval_episodes=self.eval_episodes,
                             eval_points=self.eval_points,
@@ -348,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--envs", nargs="+", help="env ids (default: the preset's, i.e. every registered env)")
     p.add_argument("--seeds", nargs="+", type=int, help="seeds (default: the preset's)")
     p.add_argument("--budget", type=int, help="training env steps for every env (default: the preset's)")
+    add_env_kwargs_flag(p, default=[])
     p.add_argument("--out", help="output folder with results/ (default: the preset's)")
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel processes (default 1)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
@@ -403,7 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"skipping {name}: {why}")
             else:
                 agents.append(name)
-        specs = preset.specs(args.envs, agents, args.seeds, args.budget, args.device)
+        specs = preset.specs(args.envs, agents, args.seeds, args.budget, args.device, parse_kwargs(args.env_kwargs))
         command = "lmgym bench " + " ".join(argv)
         start = time.perf_counter()
         errors = run_grid(

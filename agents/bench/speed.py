@@ -11,7 +11,7 @@
 - **c** a per-token full recompute through the env (no cache: every step re-reads prompt + response);
 - **d** env-only steps/s: native ``BatchedTokenEnv`` vs ``SyncVectorEnv``, the same random non-EOS actions;
 - **e** tensor bytes (and CUDA peak) of policy + value + reference: full copy vs LoRA adapters disabled;
-- **f** one PPO update (``PPOTrainer._update``: ``epochs x minibatches`` steps) on the rollout of b.
+- **f** one PPO update (:meth:`PPOTrainer.update`: ``epochs x minibatches`` steps) on the rollout of b.
 
 a, b, c and f share the model, ``N``, ``P`` and ``R``; the EOS logit is masked (a hook on the LM head)
 so every path writes exactly ``N x R`` tokens. Timed blocks alternate (a, b, a, b...; native, sync...)
@@ -32,24 +32,23 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 
-import lmgym  # noqa: F401  (registers the envs)
 from lmgym.agents.bench.speed_report import format_markdown, git_commit, machine_info, write_results
 from lmgym.agents.ppo.math import token_rewards
 from lmgym.agents.ppo.policy import build_policy, position_ids_from_mask
 from lmgym.agents.ppo.reference import ReferenceModel
 from lmgym.agents.ppo.rollout import SamplingConfig, collect_rollout, sample_tokens, used_prompt_columns
 from lmgym.agents.ppo.trainer import PPOTrainer
-from lmgym.agents.train.cli import field_docs
 from lmgym.agents.train.config import TrainConfig
 from lmgym.agents.train.run import make_accelerator
 from lmgym.errors import ConfigError, LmgymError
+from lmgym.flags import add_dataclass_flags, given_flags
 
 SECTIONS = ("a", "b", "c", "d", "e", "f")
 DTYPES = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}  # --dtype -> accelerate mixed_precision
@@ -69,6 +68,8 @@ class SpeedConfig:
     """``default`` (CPU, minutes), ``tiny`` (tests, seconds) or ``gpu`` (GPT-2-124M size, CUDA bf16)."""
     env: str = "lmgym/Summarize-v0"
     """Env of sections a, b, c, f and the first env of d."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments of that env, e.g. ``--env-kwargs scorer=length`` (sizes set ``P`` and ``R``)."""
     num_envs: int = 32
     """Batch ``N``: env slots = sequences generated together."""
     prompt_tokens: int = 96
@@ -101,7 +102,7 @@ class SpeedConfig:
     """Folder for ``<preset>.json`` and ``<preset>.md`` (empty: write nothing)."""
 
 
-PRESETS: dict[str, dict[str, Any]] = {
+SPEED_PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     "tiny": dict(num_envs=4, prompt_tokens=24, new_tokens=8, n_layer=1, n_embd=32, n_head=2, lora_r=4, threads=1,
                  repeats=1, env_steps=40),
@@ -176,7 +177,8 @@ def build_setup(cfg: SpeedConfig) -> Setup:
     train_config.validate()
     accelerator = make_accelerator(train_config)
     envs = gym.make_vec(cfg.env, num_envs=cfg.num_envs, vectorization_mode="vector_entry_point",
-                        autoreset_mode="disabled", max_prompt_tokens=cfg.prompt_tokens, max_new_tokens=cfg.new_tokens)
+                        autoreset_mode="disabled", **{**cfg.env_kwargs, "max_prompt_tokens": cfg.prompt_tokens,
+                                                      "max_new_tokens": cfg.new_tokens})
     policy = build_policy("default", envs.env.tokenizer, cfg.prompt_tokens + cfg.new_tokens, n_layer=cfg.n_layer,
                           n_embd=cfg.n_embd, n_head=cfg.n_head, seed=cfg.seed)
     mask_eos(policy.model, envs.env.eos_token_id)
@@ -280,18 +282,8 @@ def run_env(env_id: str, num_envs: int, steps: int, seed: int, **env_kwargs: Any
         env.reset(seed=seed)
         for a in actions[0]:
             env.step(a)
-    # Time the native env's decoding + scoring of finished episodes (work SyncVectorEnv does alike, per env).
-    scoring = {"seconds": 0.0}
-    inner = envs["native"]._score
-
-    def timed_score(*args: Any) -> Any:
-        t0 = time.perf_counter()
-        try:
-            return inner(*args)
-        finally:
-            scoring["seconds"] += time.perf_counter() - t0
-
-    envs["native"]._score = timed_score
+    # The native env's decoding + scoring of finished episodes (work SyncVectorEnv does alike, per env).
+    scoring_start = envs["native"].scoring_seconds
     for block in actions[1:]:
         for name, env in envs.items():
             row, t = out[name], {}
@@ -310,8 +302,9 @@ def run_env(env_id: str, num_envs: int, steps: int, seed: int, **env_kwargs: Any
     out["ratio"] = out["native"]["steps_per_s"] / out["sync"]["steps_per_s"]
     out["mean_ratio"] = out["native"]["mean_steps_per_s"] / out["sync"]["mean_steps_per_s"]
     # Where the native time goes, and the ratio native could reach if its per-step array work were free.
-    out["native"]["scoring_share"] = scoring["seconds"] / out["native"]["total_seconds"]
-    out["ratio_bound_scoring_only"] = out["sync"]["total_seconds"] / max(scoring["seconds"], 1e-12)
+    scoring = envs["native"].scoring_seconds - scoring_start
+    out["native"]["scoring_share"] = scoring / out["native"]["total_seconds"]
+    out["ratio_bound_scoring_only"] = out["sync"]["total_seconds"] / max(scoring, 1e-12)
     return out
 
 
@@ -360,7 +353,7 @@ def run_update(s: Setup, ro: Any, ref_logprobs: torch.Tensor) -> dict[str, Any]:
     generator = torch.Generator(device=s.device).manual_seed(s.cfg.seed)
     out: dict[str, Any] = {}
     with timed(s.device, out):
-        stats = trainer._update(ro, advantages, returns, generator)
+        stats = trainer.update(ro, advantages, returns, generator)
     out.update(epochs=cfg.epochs, epochs_run=int(stats["policy/epochs"]), minibatches=cfg.minibatches,
                approx_kl=float(stats["policy/approx_kl"]))
     out["optimizer_steps"] = out["epochs_run"] * cfg.minibatches
@@ -401,10 +394,10 @@ def _run(cfg: SpeedConfig, command: str, log: Callable[[str], None], t_start: fl
     log(f"lmgym speed: {cfg.env} N={N} P={P} R={R}, model {lm.n_layer}x{lm.n_embd} on {s.device} "
         f"({cfg.dtype}, torch threads: {cfg.threads}); sections {' '.join(cfg.sections)}")
     if "d" in want:  # each env as shipped, then with a cheap scorer: the env machinery alone
-        for key, env_id, kw in (("summarize", cfg.env, {"max_prompt_tokens": P, "max_new_tokens": R}),
+        for key, env_id, kw in (("summarize", cfg.env, {**cfg.env_kwargs, "max_prompt_tokens": P, "max_new_tokens": R}),
                                 ("copy", "lmgym/Copy-v0", {})):  # Copy: short episodes, scoring-heavy
             sec.setdefault("d", {})[key] = run_env(env_id, N, cfg.env_steps, cfg.seed, **kw)
-            sec["d"][f"{key}_machinery"] = run_env(env_id, N, cfg.env_steps, cfg.seed, scorer="length", **kw)
+            sec["d"][f"{key}_machinery"] = run_env(env_id, N, cfg.env_steps, cfg.seed, **{**kw, "scorer": "length"})
     if want & {"a", "b", "e", "f"}:
         if "a" in want:  # warm-up (lazy inits, allocator), then a and b alternate: load changes hit both alike
             run_generate(s, obs)
@@ -458,18 +451,11 @@ def ratios(sec: dict[str, Any]) -> dict[str, float]:
 def config_from_args(argv: Sequence[str]) -> SpeedConfig:
     """Parse ``lmgym speed`` flags (one per :class:`SpeedConfig` field) over the chosen preset's values."""
     parser = argparse.ArgumentParser(prog="lmgym speed", description=__doc__.split("\n\n")[0])
-    choices = {"preset": sorted(PRESETS), "device": ["cpu", "cuda", "auto"], "dtype": sorted(DTYPES)}
-    docs = field_docs(SpeedConfig)
-    for f in dataclasses.fields(SpeedConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.name == "sections":
-            parser.add_argument(flag, nargs="+", choices=SECTIONS, default=argparse.SUPPRESS, help=docs[f.name])
-        else:
-            parser.add_argument(flag, type=type(f.default), choices=choices.get(f.name), default=argparse.SUPPRESS,
-                                help=f"{docs[f.name]} (default: {f.default!r})")
-    given = vars(parser.parse_args(list(argv)))
-    values = {**PRESETS[given.get("preset", "default")], **given}
-    return SpeedConfig(**{**values, "sections": tuple(values.get("sections", SECTIONS))})
+    choices = {"preset": sorted(SPEED_PRESETS), "device": ["cpu", "cuda", "auto"], "dtype": sorted(DTYPES),
+               "sections": SECTIONS}
+    add_dataclass_flags(parser, SpeedConfig, choices=choices)
+    given = given_flags(parser, SpeedConfig, argv)
+    return SpeedConfig(**{**SPEED_PRESETS[given.get("preset", "default")], **given})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import gymnasium as gym
 import torch
 
-import lmgym  # noqa: F401  (registers the envs)
 from lmgym.agents.ppo.checkpoint import read_checkpoint_state
 from lmgym.agents.ppo.policy import PolicyWithValue, build_policy
 from lmgym.agents.ppo.reference import ReferenceModel
@@ -91,6 +90,11 @@ def _to_json(value: Any) -> Any:
 def train(config: TrainConfig) -> dict[str, Any]:
     """Train a policy on an env: SFT warm start and/or PPO, with evaluation and run outputs.
 
+    The run reads as its four stages: :func:`set_up` (devices, run folder, envs), :func:`warm_start`
+    (the policy PPO starts from: built, SFT-trained, or reloaded on resume), :func:`ppo_loop` (PPO
+    iterations with evaluations and checkpoints; for ``algo="sft"`` :func:`sft_only` evaluates instead)
+    and :func:`write_outputs` (results table, JSON, learning curve).
+
     Returns:
         A dict with ``run_dir``; ``before`` and ``after`` (validation evaluations of the policy
         PPO starts from and of the final policy: ``score`` (task metric), ``reward``, ``kl``,
@@ -104,22 +108,83 @@ def train(config: TrainConfig) -> dict[str, Any]:
     """
     threads = torch.get_num_threads()
     try:
-        return _train(config)
+        run = set_up(config)
+        policy = warm_start(run)
+        stage = ppo_loop if run.do_ppo else sft_only
+        before, after, history = stage(run, policy)
+        return write_outputs(run, before, after, history)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(config: TrainConfig) -> dict[str, Any]:
+@dataclass
+class Run:
+    """What the stages of a run share."""
+
+    config: TrainConfig
+    accelerator: Any
+    run_dir: str
+    checkpoint: str | None
+    """The checkpoint a resumed run continues from."""
+    logger: MetricsLogger
+    envs: Any
+    """This process's lockstep training vector env."""
+    eval_envs: Any
+    """The evaluation vector env (same task, tokenizer and scorer)."""
+    metric: Any
+    """The task metric of evaluations."""
+    start_time: float
+
+    @property
+    def main(self) -> bool:
+        """Whether this is the main process (the one that evaluates and writes)."""
+        return bool(self.accelerator.is_main_process)
+
+    @property
+    def do_sft(self) -> bool:
+        return self.config.algo in ("sft", "sft+ppo")
+
+    @property
+    def do_ppo(self) -> bool:
+        return self.config.algo in ("ppo", "sft+ppo")
+
+    @property
+    def proto(self) -> Any:
+        """The prototype single env: tokenizer, task, token limits."""
+        return self.envs.env
+
+    @property
+    def max_positions(self) -> int:
+        return self.proto.max_prompt_tokens + self.proto.max_new_tokens
+
+    @property
+    def start_name(self) -> str:
+        """The name of the policy PPO starts from in the results."""
+        return "SFT" if self.do_sft else "initial"
+
+    def evaluate(self, policy: PolicyWithValue, reference: ReferenceModel | None = None) -> dict[str, Any]:
+        """The held-out evaluation of ``policy`` (greedy and sampled, KL to ``reference`` when given)."""
+        cfg = self.config
+        return evaluate_policy(policy, self.eval_envs, reference=reference, max_examples=cfg.eval_examples,
+                               num_samples=cfg.num_samples, metric_scorer=self.metric, seed=cfg.seed,
+                               sampling=SamplingConfig(cfg.temperature, cfg.top_k, cfg.top_p))
+
+    def progress(self, **kwargs: Any) -> Any:
+        """A tqdm bar (silent unless ``config.progress`` and the main process)."""
+        from tqdm.auto import tqdm
+
+        return tqdm(disable=not (self.config.progress and self.main), dynamic_ncols=True, **kwargs)
+
+
+def set_up(config: TrainConfig) -> Run:
+    """Validate the config, start accelerate, create (or find, on resume) the run folder, build the envs."""
     config.validate()
-    t_start = time.perf_counter()
+    start_time = time.perf_counter()
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # save/load shard bars would clutter the training output
     accelerator = make_accelerator(config)
-    world = accelerator.num_processes
-    torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // world))
-    main = accelerator.is_main_process
-
+    torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // accelerator.num_processes))
     checkpoint = None
     if config.resume:
         run_dir, checkpoint = resolve_resume(config.resume)
@@ -127,129 +192,136 @@ def _train(config: TrainConfig) -> dict[str, Any]:
         run_dir = os.path.abspath(os.path.join(config.output_dir, config.name or default_run_name(config)))
     if checkpoint is not None:
         read_checkpoint_state(checkpoint)  # fail fast on a damaged checkpoint
-    if main:
+    if accelerator.is_main_process:
         os.makedirs(run_dir, exist_ok=True)
         write_atomic(os.path.join(run_dir, "config.json"), json.dumps(asdict(config), indent=1))
     accelerator.wait_for_everyone()
-    logger = MetricsLogger(run_dir, tensorboard=config.tensorboard, enabled=main)
-
+    logger = MetricsLogger(run_dir, tensorboard=config.tensorboard, enabled=accelerator.is_main_process)
     envs = make_envs(config, config.num_envs)
     # The evaluation env shares the task, tokenizer and scorer of the training env's prototype.
     eval_envs = type(envs.unwrapped)(num_envs=config.eval_batch_size, autoreset_mode="disabled", env=envs.env)
-    proto = envs.env
     # The task metric: the env's own scorer unless the reward scorer was overridden (then the default).
     overridden = config.scorer is not None or "scorer" in config.env_kwargs
     metric = task_metric_scorer(eval_envs) if overridden else eval_envs.scorer
+    return Run(config, accelerator, run_dir, checkpoint, logger, envs, eval_envs, metric, start_time)
 
-    def evaluate(p: PolicyWithValue, ref: ReferenceModel | None = None) -> dict[str, Any]:
-        return evaluate_policy(p, eval_envs, reference=ref, max_examples=config.eval_examples,
-                               num_samples=config.num_samples, metric_scorer=metric, seed=config.seed,
-                               sampling=SamplingConfig(config.temperature, config.top_k, config.top_p))
 
-    max_positions = proto.max_prompt_tokens + proto.max_new_tokens
-    ref_dir = os.path.join(run_dir, REFERENCE_DIR)
-    do_sft, do_ppo = config.algo in ("sft", "sft+ppo"), config.algo in ("ppo", "sft+ppo")
-    tqdm = _tqdm(config.progress and main)
+def warm_start(run: Run) -> PolicyWithValue:
+    """The policy PPO starts from (or the SFT result): built and SFT-trained, or reloaded on resume.
 
-    # ---- the policy PPO starts from: built (+ SFT), or reloaded on resume -----------------------------
-    resumed = config.resume is not None and os.path.isdir(ref_dir) and do_ppo
-    policy = build_policy(ref_dir if resumed else config.model, proto.tokenizer, max_positions,
-                          n_layer=config.n_layer, n_embd=config.n_embd, n_head=config.n_head, seed=config.seed)
+    It is saved as ``reference/`` (``policy/`` for an SFT-only run) so a resumed run starts from the same weights.
+    """
+    cfg, accelerator = run.config, run.accelerator
+    ref_dir = os.path.join(run.run_dir, REFERENCE_DIR)
+    resumed = cfg.resume is not None and os.path.isdir(ref_dir) and run.do_ppo
+    policy = build_policy(ref_dir if resumed else cfg.model, run.proto.tokenizer, run.max_positions,
+                          n_layer=cfg.n_layer, n_embd=cfg.n_embd, n_head=cfg.n_head, seed=cfg.seed)
     policy.to(accelerator.device)
-    if do_sft and not resumed:
-        data = build_sft_data(proto, "train", config.sft_max_examples)
-        optimizer = torch.optim.AdamW(policy.parameters(), lr=config.sft_learning_rate, weight_decay=0.0)
+    if resumed:
+        return policy
+    if run.do_sft:
+        data = build_sft_data(run.proto, "train", cfg.sft_max_examples)
+        optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.sft_learning_rate, weight_decay=0.0)
         model, optimizer = accelerator.prepare(policy, optimizer)
-        with tqdm(total=config.sft_steps, desc="SFT", leave=False) as bar:
-            run_sft(model, optimizer, data, steps=config.sft_steps, batch_size=config.sft_batch_size,
-                    learning_rate=config.sft_learning_rate, accelerator=accelerator, seed=config.seed,
-                    log=lambda step, m: logger.log("sft", step, m), progress=bar)
+        with run.progress(total=cfg.sft_steps, desc="SFT", leave=False) as bar:
+            run_sft(model, optimizer, data, steps=cfg.sft_steps, batch_size=cfg.sft_batch_size,
+                    learning_rate=cfg.sft_learning_rate, accelerator=accelerator, seed=cfg.seed,
+                    log=lambda step, m: run.logger.log("sft", step, m), progress=bar)
         accelerator.free_memory(model, optimizer)  # drop the DDP wrapper before PPO wraps again
         policy.eval()
-    if main and not resumed:
-        target = ref_dir if do_ppo else os.path.join(run_dir, POLICY_DIR)
-        _save_policy_atomic(policy, proto.tokenizer, target)
+    if run.main:
+        save_policy(policy, run.proto.tokenizer, ref_dir if run.do_ppo else os.path.join(run.run_dir, POLICY_DIR))
     accelerator.wait_for_everyone()
-    start_name = "SFT" if do_sft else "initial"
+    return policy
 
-    # ---- PPO -----------------------------------------------------------------------------------------
-    history: list[dict[str, Any]] = []
-    reference = None
-    if do_ppo:
-        if config.lora_r:
-            modules = config.lora_target_modules.split(",") if config.lora_target_modules else None
-            policy.add_lora(r=config.lora_r, alpha=config.lora_alpha, target_modules=modules)
-            policy.to(accelerator.device)
-        reference = ReferenceModel(policy, model=None if config.lora_r else _frozen_reference(ref_dir, policy))
-        reference.to(accelerator.device)
-    before: dict[str, Any] = {}
-    after: dict[str, Any] | None = None
-    if do_ppo:
-        before = _reference_eval(run_dir, main, config, lambda: evaluate(policy, reference))
-        trainer = PPOTrainer(config, policy, reference, envs, accelerator, resume_from=checkpoint)
-        logger.truncate("ppo", trainer.iteration)
-        history = read_metrics(logger.path, "ppo") if main else []
-        with tqdm(total=config.iterations, initial=trainer.iteration, desc="PPO") as bar:
-            while trainer.iteration < config.iterations:
-                metrics = trainer.iterate()
-                it = trainer.iteration
-                last = it == config.iterations
-                if main and ((config.eval_every and it % config.eval_every == 0) or last):
-                    after = evaluate(trainer.policy, reference)
-                    metrics.update({"eval/score": after["score"], "eval/sampled_score": after["sampled_score"],
-                                    "eval/reward": after["reward"], "eval/kl": after["kl"],
-                                    "eval/length": after["length"]})
-                logger.log("ppo", it, metrics)
-                history.append({"phase": "ppo", "step": it, **metrics})
-                bar.update(1)
-                bar.set_postfix(reward=f"{metrics['reward/mean']:.3f}", kl=f"{metrics['objective/kl']:.2f}",
-                                **({"eval": f"{metrics['eval/score']:.3f}"} if "eval/score" in metrics else {}))
-                if (config.checkpoint_every and it % config.checkpoint_every == 0) or last:
-                    trainer.save(run_dir, asdict(config))
-                accelerator.wait_for_everyone()
-        policy = trainer.policy
-        if main:
-            if after is None:  # nothing left to run (resumed a finished run)
-                after = evaluate(policy, reference)
-            _save_policy_atomic(policy, proto.tokenizer, os.path.join(run_dir, POLICY_DIR))
-    elif main:
-        before = evaluate(_initial_policy(config, proto, max_positions))
-        after = evaluate(policy)
 
-    # ---- outputs ---------------------------------------------------------------------------------------
-    results: dict[str, Any] = {"run_dir": run_dir, "is_main_process": main, "history": history,
+def ppo_loop(run: Run, policy: PolicyWithValue) -> tuple[dict[str, Any], dict[str, Any] | None, list[dict]]:
+    """PPO from the warm start to ``config.iterations``: evaluations, metrics and checkpoints on the way.
+
+    Returns:
+        ``(before, after, history)``: the evaluations of the start and final policies (main process only)
+        and the metrics of every iteration.
+    """
+    cfg, accelerator = run.config, run.accelerator
+    reference = make_reference(run, policy)
+    before = _reference_eval(run.run_dir, run.main, cfg, lambda: run.evaluate(policy, reference))
+    trainer = PPOTrainer(cfg, policy, reference, run.envs, accelerator, resume_from=run.checkpoint)
+    run.logger.truncate("ppo", trainer.iteration)
+    history = read_metrics(run.logger.path, "ppo") if run.main else []
+    after = None
+    with run.progress(total=cfg.iterations, initial=trainer.iteration, desc="PPO") as bar:
+        while trainer.iteration < cfg.iterations:
+            metrics = trainer.iterate()
+            it = trainer.iteration
+            last = it == cfg.iterations
+            if run.main and ((cfg.eval_every and it % cfg.eval_every == 0) or last):
+                after = run.evaluate(trainer.policy, reference)
+                metrics.update({f"eval/{key}": after[key] for key in ("score", "sampled_score", "reward", "kl",
+                                                                       "length")})
+            run.logger.log("ppo", it, metrics)
+            history.append({"phase": "ppo", "step": it, **metrics})
+            bar.update(1)
+            bar.set_postfix(reward=f"{metrics['reward/mean']:.3f}", kl=f"{metrics['objective/kl']:.2f}",
+                            **({"eval": f"{metrics['eval/score']:.3f}"} if "eval/score" in metrics else {}))
+            if (cfg.checkpoint_every and it % cfg.checkpoint_every == 0) or last:
+                trainer.save(run.run_dir, asdict(cfg))
+            accelerator.wait_for_everyone()
+    if run.main:
+        if after is None:  # nothing left to run (resumed a finished run)
+            after = run.evaluate(trainer.policy, reference)
+        save_policy(trainer.policy, run.proto.tokenizer, os.path.join(run.run_dir, POLICY_DIR))
+    return before, after, history
+
+
+def make_reference(run: Run, policy: PolicyWithValue) -> ReferenceModel:
+    """The KL reference: the saved start-of-PPO policy, or (with LoRA) the policy with its adapters off."""
+    cfg = run.config
+    if cfg.lora_r:
+        modules = cfg.lora_target_modules.split(",") if cfg.lora_target_modules else None
+        policy.add_lora(r=cfg.lora_r, alpha=cfg.lora_alpha, target_modules=modules)
+        policy.to(run.accelerator.device)
+    ref_dir = os.path.join(run.run_dir, REFERENCE_DIR)
+    reference = ReferenceModel(policy, model=None if cfg.lora_r else _frozen_reference(ref_dir, policy))
+    return reference.to(run.accelerator.device)
+
+
+def sft_only(run: Run, policy: PolicyWithValue) -> tuple[dict[str, Any], dict[str, Any] | None, list[dict]]:
+    """For ``algo="sft"``: evaluate the untrained model (before) and the SFT one (after)."""
+    if not run.main:
+        return {}, None, []
+    return run.evaluate(_initial_policy(run.config, run.proto, run.max_positions)), run.evaluate(policy), []
+
+
+def write_outputs(
+    run: Run, before: dict[str, Any], after: dict[str, Any] | None, history: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Write ``results.md``, ``results.json`` and the learning curve; return the run's results."""
+    cfg = run.config
+    results: dict[str, Any] = {"run_dir": run.run_dir, "is_main_process": run.main, "history": history,
                                "before": before, "after": after, "table": ""}
-    if main:
-        names = (start_name, f"{start_name}+PPO") if do_ppo else ("initial", "SFT")
+    if run.main and after is not None:
+        names = (run.start_name, f"{run.start_name}+PPO") if run.do_ppo else ("initial", "SFT")
         rows = [{"name": names[0], **before}, {"name": names[1], **after}]
         samples = [{"prompt": b["prompt"], "reference": b["reference"], names[0]: b["completion"],
                     names[1]: a["completion"]} for b, a in zip(before["samples"], after["samples"])]
-        title = f"{config.env}: {names[0]} vs {names[1]} (seed {config.seed})"
+        title = f"{cfg.env}: {names[0]} vs {names[1]} (seed {cfg.seed})"
         results["table"] = results_table(rows, title=title, samples=samples)
-        results["wall_time_s"] = time.perf_counter() - t_start
-        write_atomic(os.path.join(run_dir, RESULTS_MD), results["table"])
+        results["wall_time_s"] = time.perf_counter() - run.start_time
+        write_atomic(os.path.join(run.run_dir, RESULTS_MD), results["table"])
         summary = {k: results[k] for k in ("before", "after", "wall_time_s")}
-        write_atomic(os.path.join(run_dir, RESULTS_JSON),
-                     json.dumps(_to_json({**summary, "names": names, "config": asdict(config)}), indent=1))
-        plot_learning_curve(read_metrics(logger.path), os.path.join(run_dir, CURVE_PNG), title=config.env,
+        write_atomic(os.path.join(run.run_dir, RESULTS_JSON),
+                     json.dumps(_to_json({**summary, "names": names, "config": asdict(cfg)}), indent=1))
+        plot_learning_curve(read_metrics(run.logger.path), os.path.join(run.run_dir, CURVE_PNG), title=cfg.env,
                             start_score=before.get("score"), start_name=names[0],
                             start_sampled=before.get("sampled_score"))
-    results["wall_time_s"] = time.perf_counter() - t_start
-    logger.close()
-    envs.close()
-    accelerator.wait_for_everyone()
+    results["wall_time_s"] = time.perf_counter() - run.start_time
+    run.logger.close()
+    run.envs.close()
+    run.accelerator.wait_for_everyone()
     return results
 
 
-def _tqdm(enabled: bool) -> Any:
-    from functools import partial
-
-    from tqdm.auto import tqdm
-
-    return partial(tqdm, disable=not enabled, dynamic_ncols=True)
-
-
-def _save_policy_atomic(policy: PolicyWithValue, tokenizer: Any, path: str) -> None:
+def save_policy(policy: PolicyWithValue, tokenizer: Any, path: str) -> None:
     """``save_pretrained`` into ``path`` through a temporary folder and a rename."""
     import shutil
 
