@@ -17,10 +17,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("accelerate")
 
-from lmgym.agents.ppo.checkpoint import latest_checkpoint, read_checkpoint_state  # noqa: E402
-from lmgym.agents.train import train  # noqa: E402
-from lmgym.agents.train.cli import config_from_args  # noqa: E402
-from lmgym.agents.train.metrics import read_metrics  # noqa: E402
+from lmgym.agents.ppo.checkpoint import latest_checkpoint, read_checkpoint_state
+from lmgym.agents.train import train
+from lmgym.agents.train.cli import config_from_args
+from lmgym.agents.train.metrics import read_metrics
 
 ARGS = ["--env", "lmgym/Copy-v0", "--env-kwargs", "length=3", "vocab_size=5", "--sft-steps", "4",
         "--sft-batch-size", "8", "--n-layer", "1", "--n-embd", "32", "--n-head", "2", "--num-envs", "8",

@@ -16,21 +16,21 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 pytest.importorskip("accelerate")
 
-import gymnasium as gym  # noqa: E402
+import gymnasium as gym
 
-import lmgym  # noqa: E402, F401
-from lmgym.agents.ppo.checkpoint import (  # noqa: E402
+import lmgym  # noqa: F401
+from lmgym.agents.ppo.checkpoint import (
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
     read_checkpoint_state,
     save_checkpoint,
 )
-from lmgym.agents.ppo.math import AdaptiveKLController  # noqa: E402
-from lmgym.agents.ppo.policy import build_policy  # noqa: E402
-from lmgym.agents.train import TrainConfig, train  # noqa: E402
-from lmgym.agents.train.metrics import read_metrics  # noqa: E402
-from lmgym.errors import CheckpointError  # noqa: E402
+from lmgym.agents.ppo.math import AdaptiveKLController
+from lmgym.agents.ppo.policy import build_policy
+from lmgym.agents.train import TrainConfig, train
+from lmgym.agents.train.metrics import read_metrics
+from lmgym.errors import CheckpointError
 
 TIMING_KEYS = ("charts/tokens_per_s", "charts/iteration_s", "time/rollout_s", "time/update_s")
 

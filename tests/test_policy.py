@@ -7,13 +7,13 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-import gymnasium as gym  # noqa: E402
+import gymnasium as gym
 
-import lmgym  # noqa: E402, F401
-from lmgym.agents.ppo.policy import PolicyWithValue, build_policy, lm_forward  # noqa: E402
-from lmgym.agents.ppo.reference import ReferenceModel  # noqa: E402
-from lmgym.agents.ppo.rollout import SamplingConfig, collect_rollout, sample_tokens  # noqa: E402
-from lmgym.errors import ConfigError  # noqa: E402
+import lmgym  # noqa: F401
+from lmgym.agents.ppo.policy import PolicyWithValue, build_policy, lm_forward
+from lmgym.agents.ppo.reference import ReferenceModel
+from lmgym.agents.ppo.rollout import SamplingConfig, collect_rollout, sample_tokens
+from lmgym.errors import ConfigError
 
 
 def make_envs(num_envs: int = 6, **kwargs):

@@ -9,16 +9,16 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("accelerate")
 
-import gymnasium as gym  # noqa: E402
+import gymnasium as gym
 
-import lmgym  # noqa: E402, F401
-from lmgym.agents.ppo.math import logprobs_from_logits  # noqa: E402
-from lmgym.agents.ppo.policy import build_policy  # noqa: E402
-from lmgym.agents.ppo.reference import ReferenceModel  # noqa: E402
-from lmgym.agents.ppo.rollout import SamplingConfig, collect_rollout  # noqa: E402
-from lmgym.agents.ppo.trainer import PPOTrainer, iteration_seed  # noqa: E402
-from lmgym.agents.train import TrainConfig, train  # noqa: E402
-from lmgym.errors import ConfigError  # noqa: E402
+import lmgym  # noqa: F401
+from lmgym.agents.ppo.math import logprobs_from_logits
+from lmgym.agents.ppo.policy import build_policy
+from lmgym.agents.ppo.reference import ReferenceModel
+from lmgym.agents.ppo.rollout import SamplingConfig, collect_rollout
+from lmgym.agents.ppo.trainer import PPOTrainer, iteration_seed
+from lmgym.agents.train import TrainConfig, train
+from lmgym.errors import ConfigError
 
 TIMING = ("charts/tokens_per_s", "charts/iteration_s", "time/rollout_s", "time/update_s")
 
@@ -132,7 +132,7 @@ def test_rloo_advantages_rank_completions_within_each_prompt():
             gap = scores[i] - (scores.sum() - scores[i]) / 3
             torch.testing.assert_close(advantages[g + i][mask[g + i].bool()], gap.expand(int(mask[g + i].sum())))
     torch.testing.assert_close(returns[mask.bool()], ro.scores[:, None].expand_as(mask)[mask.bool()])
-    for bad, match in (({"advantage": "gae2"}, "advantage must be gae, rloo"), ({"advantage": "rloo", "samples_per_prompt": 1},
+    for bad, match in (({"advantage": "gae2"}, "advantage must be"), ({"advantage": "rloo", "samples_per_prompt": 1},
                                                                 "samples_per_prompt >= 2")):
         with pytest.raises(ConfigError, match=match):
             TrainConfig(**bad).validate()

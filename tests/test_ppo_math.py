@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from lmgym.agents.ppo.math import (  # noqa: E402
+from lmgym.agents.ppo.math import (
     AdaptiveKLController,
     FixedKLController,
     compute_gae,

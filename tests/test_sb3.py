@@ -8,10 +8,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("stable_baselines3")
 
-import gymnasium as gym  # noqa: E402
+import gymnasium as gym
 
-import lmgym  # noqa: E402
-from lmgym.agents.sb3 import (  # noqa: E402
+import lmgym
+from lmgym.agents.sb3 import (
     EvalScoreCallback,
     HeldOutEvaluator,
     LmgymMetricsCallback,
@@ -22,7 +22,7 @@ from lmgym.agents.sb3 import (  # noqa: E402
     make_sb3_model,
     unbatch_infos,
 )
-from lmgym.agents.sb3.model import ARCHS  # noqa: E402
+from lmgym.agents.sb3.model import ARCHS
 
 COPY = {"length": 3, "vocab_size": 10}  # 1,000 sequences: 45 validation examples
 TINY = {"embed_dim": 16, "n_layers": 1, "n_heads": 2}

@@ -13,9 +13,9 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from lmgym.errors import MissingDependencyError, ScorerError  # noqa: E402
-from lmgym.scorers import make_scorer  # noqa: E402
-from lmgym.tokenizer import build_word_tokenizer  # noqa: E402
+from lmgym.errors import MissingDependencyError, ScorerError
+from lmgym.scorers import make_scorer
+from lmgym.tokenizer import build_word_tokenizer
 
 PROMPTS = ["review :", "review :", "write :", "review :", "write :", "review :", "write :"]
 COMPLETIONS = [

@@ -7,11 +7,11 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("accelerate")
 
-import gymnasium as gym  # noqa: E402
+import gymnasium as gym
 
-import lmgym  # noqa: E402, F401
-from lmgym.agents.ppo.policy import build_policy  # noqa: E402
-from lmgym.agents.ppo.sft import build_sft_data, run_sft, sft_loss, trim_padding, warmup_cosine  # noqa: E402
+import lmgym  # noqa: F401
+from lmgym.agents.ppo.policy import build_policy
+from lmgym.agents.ppo.sft import build_sft_data, run_sft, sft_loss, trim_padding, warmup_cosine
 
 
 def make_env(**kwargs):

@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 pytest.importorskip("accelerate")
 
-from lmgym.agents.bench import speed  # noqa: E402
+from lmgym.agents.bench import speed
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,11 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("accelerate")
 
-from lmgym.agents.train import TrainConfig  # noqa: E402
-from lmgym.agents.train.cli import build_parser, config_from_args, main  # noqa: E402
-from lmgym.agents.train.metrics import read_metrics  # noqa: E402
-from lmgym.cli import main as lmgym_main  # noqa: E402
-from lmgym.flags import field_docs  # noqa: E402
+from lmgym.agents.train import TrainConfig
+from lmgym.agents.train.cli import build_parser, config_from_args, main
+from lmgym.agents.train.metrics import read_metrics
+from lmgym.cli import main as lmgym_main
+from lmgym.flags import field_docs
 
 TINY = ["--env", "lmgym/Copy-v0", "--env-kwargs", "length=3", "vocab_size=5", "--sft-steps", "5",
         "--sft-batch-size", "16", "--n-layer", "1", "--n-embd", "32", "--n-head", "2", "--num-envs", "16",
