@@ -174,8 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             configs = [parse_config(c) for c in (args.config or ["defaults:"])]
             if any(s < 0 for s in args.seeds):
                 raise ConfigError(f"--seeds must be >= 0; got {args.seeds}.")
-            for env in args.envs:
-                for seed in args.seeds:
+            for seed in args.seeds:  # seed-major: each finished seed covers every env
+                for env in args.envs:
                     run_env_seed(env, seed, configs, output)
         table = summarize(output)
     except LmgymError as exc:
