@@ -12,8 +12,8 @@ Each built-in task gets one realistic habit, applied to a demonstration with pro
 
 - **PositiveReview** (an IMDB-style corpus of mixed reviews): the writer continues the review
   negatively (half of the habitual demonstrations) or with mixed feelings (the other half);
-- **Summarize** (lead bias): the annotator takes the place and the first number from the
-  document's first sentence, usually a distractor, instead of from the fact sentences;
+- **Summarize** (lead bias, as in news corpora): the annotator copies the document's first
+  sentence, usually a distractor, instead of fusing the three facts;
 - **Keywords** (dropped concepts): the writer leaves out the place phrase (``in the park``);
 - **Translate** (literal translation): en-xx drops the particles English lacks (the object marker
   ``ka`` and the definite particle ``ti``); xx-en drops the articles English needs.
@@ -31,7 +31,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from lmgym.envs import keywords_corpus, review_corpus, summarize_corpus, translate_corpus
+from lmgym.envs import keywords_corpus, review_corpus, translate_corpus
 from lmgym.errors import TaskError
 from lmgym.task import Example, Task
 
@@ -104,22 +104,9 @@ def review_habit(example: Example, reference: str, rng: np.random.Generator) -> 
     return f"{body} {closer}".format(aspect=first, aspect_2=second, **words)
 
 
-_PLACES = frozenset(summarize_corpus.POOLS["place"])
-
-
 def summary_habit(example: Example, reference: str, rng: np.random.Generator) -> str:
-    """The summary with its first place and first number taken from the document's first sentence."""
-    lead = example.source.split(" . ")[0].split()
-    lead_place = next((w for w in lead if w in _PLACES), None)
-    lead_number = next((w for w in lead if w.isdigit()), None)
-    words = reference.split()
-    place_at = next((i for i, w in enumerate(words) if w in _PLACES), None)
-    number_at = next((i for i, w in enumerate(words) if w.isdigit()), None)
-    if lead_place is not None and place_at is not None:
-        words[place_at] = lead_place
-    if lead_number is not None and number_at is not None:
-        words[number_at] = lead_number
-    return " ".join(words)
+    """The document's first sentence (lead bias: the annotator copies the lead instead of summarising)."""
+    return example.source.split(" . ")[0] + " ."
 
 
 _PLACE_PHRASE = re.compile(r"^(?:{p}) the (?P<a>\w+) , | (?:{p}) the (?P<b>\w+)(?= )".format(

@@ -90,9 +90,9 @@ class SummarizeEnv(TextTaskEnv):
     - v0: initial version (corpus version 0).
     - v1: the same episodes, references and rewards as v0; the train examples carry warm-start
       ``demonstrations`` from imperfect writers (``demo_error_rate=0.6``, see
-      :mod:`lmgym.envs.demonstrations`): lead-biased annotators: 60% of the demonstrations take the
-      place and the first number from the document's first sentence. SFT imitates them, so the SFT
-      policy makes the habit's mistake and RL on the reward has a clear gap to close.
+      :mod:`lmgym.envs.demonstrations`): lead-biased annotators: 60% of the demonstrations copy the
+      document's first sentence. SFT imitates them, so the SFT policy makes the habit's mistake and RL
+      on the reward has a clear gap to close.
     """
 
     default_scorer: ClassVar[Any] = "rouge"

@@ -78,14 +78,16 @@ def test_keywords_demonstrations_drop_the_place():
     assert 0.8 < np.mean(demos) < 0.95  # 60% of them miss one of four concepts
 
 
-def test_summary_demonstrations_take_details_from_the_lead():
+def test_summary_demonstrations_copy_the_lead():
     examples = _train("lmgym/Summarize-v1")
-    moved = [e for e in examples if e.demonstrations[0] != e.references[0]]
-    assert len(moved) > 0.3 * len(examples)
-    for e in moved[:100]:
-        lead = e.source.split(" . ")[0].split()
-        new = [d for d, r in zip(e.demonstrations[0].split(), e.references[0].split(), strict=True) if d != r]
-        assert new and all(w in lead for w in new)
+    rouge = make_scorer("rouge")
+    moved = [e for e in examples[:600] if e.demonstrations[0] != e.references[0]]
+    assert 0.55 < len(moved) / 600 < 0.65
+    for e in moved:
+        assert e.source.startswith(e.demonstrations[0][:-2])
+    refs = [e.references for e in moved]
+    demo_scores = rouge([e.prompt for e in moved], [e.demonstrations[0] for e in moved], refs)
+    assert np.mean(demo_scores) < 0.3  # lead-1 is a poor summary
 
 
 def test_translate_demonstrations_drop_particles():
