@@ -17,10 +17,12 @@ A run looks like::
         obs, reward, terminated, truncated, info = env.step(agent.act(obs, info))
         done = terminated or truncated
 
-Baselines (:data:`AGENTS`; :func:`make_agent` builds them by name):
+Baselines (:data:`BASELINES`; :func:`make_agent` builds them by name):
 
 - ``random``: uniform random token ids (EOS included), seeded;
 - ``oracle``: the first reference, then EOS (the upper end of the reference-based scores);
+- ``demonstrator``: the example's first warm-start demonstration, then EOS (on the ``-v1`` envs the
+  imperfect writers SFT imitates; elsewhere the same as ``oracle``);
 - ``lead-N`` (summarization): the document's first ``N`` sentences;
 - ``dictionary`` (translation): each source word looked up in a word-for-word dictionary, in
   source order (the built-in language's phrase book, or one learned from the training pairs);
@@ -176,6 +178,15 @@ def _oracle(env: Any, seed: int | None) -> Agent:
     return TextPlanAgent(env.unwrapped.tokenizer, reference_plan)
 
 
+def _demonstrator(env: Any, seed: int | None) -> Agent:
+    task = env.unwrapped.task
+
+    def plan(info: Mapping[str, Any]) -> str:
+        return task.examples(info["split"])[int(info["example_index"])].targets[0]
+
+    return TextPlanAgent(env.unwrapped.tokenizer, plan)
+
+
 def _lead(n: int) -> Callable[[Any, int | None], Agent]:
     def make(env: Any, seed: int | None) -> Agent:
         return TextPlanAgent(env.unwrapped.tokenizer, lead_plan(n))
@@ -198,9 +209,11 @@ def _template(env: Any, seed: int | None) -> Agent:
 
 
 #: name -> (factory(env, seed), task kinds it applies to; empty = every env, description)
-AGENTS: dict[str, tuple[Callable[[Any, int | None], Agent], tuple[str, ...], str]] = {
+BASELINES: dict[str, tuple[Callable[[Any, int | None], Agent], tuple[str, ...], str]] = {
     "random": (_random, (), "uniform random token ids"),
     "oracle": (_oracle, (), "the first reference, then EOS"),
+    "demonstrator": (_demonstrator, (), "the first warm-start demonstration (-v1: imperfect writers; else the "
+                     "reference), then EOS"),
     "lead-N": (_lead(1), ("summarize",), "the first N sentences of the document (lead-1, lead-2, ...)"),
     "dictionary": (_dictionary, ("translate",), "word-by-word dictionary lookup in source order"),
     "template": (_template, ("review", "keywords"), "a fixed pattern filled with the prompt's words"),
@@ -215,7 +228,7 @@ SIMPLE: dict[str, str] = {
 
 def agent_names(env: Any | None = None) -> list[str]:
     """Baseline names (for ``env``: those that apply to it, plus ``simple`` where defined)."""
-    names = [n for n, (_, kinds, _) in AGENTS.items() if env is None or not kinds or _kind(env) in kinds]
+    names = [n for n, (_, kinds, _) in BASELINES.items() if env is None or not kinds or _kind(env) in kinds]
     if env is None or _kind(env) in SIMPLE:
         names.append("simple")
     return names
@@ -238,10 +251,10 @@ def make_agent(name: str, env: Any, seed: int | None = None) -> Agent:
         name = SIMPLE[kind]
     match = re.fullmatch(r"lead-(\d+)", name)
     key = "lead-N" if match else name
-    if key not in AGENTS:
-        known = [*AGENTS, "simple", "lead-1", "lead-2", "lead-3"]
+    if key not in BASELINES:
+        known = [*BASELINES, "simple", "lead-1", "lead-2", "lead-3"]
         raise ConfigError(f"Unknown agent {name!r}.{did_you_mean(name, known)} Agents: {', '.join(agent_names())}.")
-    factory, kinds, _ = AGENTS[key]
+    factory, kinds, _ = BASELINES[key]
     if kinds and kind not in kinds:
         raise ConfigError(
             f"Agent {name!r} works on {'/'.join(kinds)} envs, not this one; use one of {', '.join(agent_names(env))}."

@@ -86,7 +86,7 @@ def test_learned_dictionary_finds_consistent_translations():
 
 def test_agent_names_and_errors():
     translate = gym.make("lmgym/Translate-v0")
-    assert agent_names(translate) == ["random", "oracle", "dictionary", "simple"]
+    assert agent_names(translate) == ["random", "oracle", "demonstrator", "dictionary", "simple"]
     assert "lead-N" not in agent_names(gym.make("lmgym/Copy-v0"))
     with pytest.raises(ConfigError, match="Did you mean 'oracle'"):
         make_agent("oracel", translate)

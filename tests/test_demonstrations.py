@@ -125,3 +125,12 @@ def test_sft_data_reads_the_demonstrations():
         assert tok.decode(ids[:-1]) == example.demonstrations[0]
         assert ids[-1] == env.eos_token_id
     assert isinstance(data.response_ids, torch.Tensor)
+
+
+def test_demonstrator_baseline_writes_the_demonstrations():
+    from lmgym.evaluate import evaluate
+
+    v0 = evaluate("lmgym/Translate-v0", "demonstrator", episodes=50)
+    assert v0["mean"] == 1.0  # no demonstrations: the references
+    v1 = evaluate("lmgym/Translate-v1", "demonstrator", episodes=50)
+    assert 0.6 < v1["mean"] < 0.95  # 60% of them drop particles
