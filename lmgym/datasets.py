@@ -36,6 +36,7 @@ from typing import Any
 from lmgym.data_tokenizer import normalize_text
 from lmgym.errors import TaskError, did_you_mean
 from lmgym.task import SPLITS, Example, Task
+from lmgym.validation import check_int
 
 KINDS = ("summarize", "translate", "review", "keywords")
 
@@ -94,7 +95,8 @@ def _read_file(path: Path) -> list[dict[str, Any]]:
             import pyarrow.parquet as pq
 
             return pq.read_table(path).to_pylist()
-        with open(path, encoding="utf-8", newline="") as fh:
+        # utf-8-sig: a byte-order mark (as some editors write) is not part of the first row.
+        with open(path, encoding="utf-8-sig", newline="") as fh:
             if fmt == "csv":
                 return list(csv.DictReader(fh))
             text = fh.read()
@@ -250,7 +252,13 @@ class _Row:
 def _rows(kind: str, rows: Iterable[Mapping[str, Any]], cols: dict[str, str], direction: str | None,
           normalize: bool, max_source_words: int | None, prompt_words: int) -> Iterable[_Row]:
     norm = normalize_text if normalize else (lambda s: " ".join(s.split()))
-    for row in rows:
+    for number, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise TaskError(f"Row {number} is a {type(row).__name__}; every row must be a dict (column -> value).")
+        lacking = [c for c in cols.values() if c not in row]
+        if lacking:
+            raise TaskError(f"Row {number} has no {', '.join(map(repr, lacking))} column (its columns are "
+                            f"{', '.join(map(str, row)) or 'none'}); give every row the same columns.")
         meta: dict[str, Any] = {}
         if kind == "translate" and "translation" in cols:
             src_lang, _, tgt_lang = direction.partition("-")  # type: ignore[union-attr]
@@ -346,6 +354,8 @@ def load_task(
     Raises:
         TaskError: for an unknown kind, unreadable/missing data, missing columns, or no usable rows.
     """
+    max_examples = check_int("max_examples", max_examples, minimum=1, optional=True, error=TaskError,
+                             hint="Leave it out (None) to keep every example.")
     if kind not in KINDS:
         raise TaskError(f"Unknown task kind {kind!r}.{did_you_mean(kind, KINDS)} Kinds: {', '.join(KINDS)}.")
     preset = None
@@ -388,7 +398,7 @@ def load_task(
         fractions = {"train": 1.0, **dict.fromkeys(missing, 0.05)}
         grouped.update(_carve(grouped["train"], fractions))
     for split in SPLITS:
-        rows = list(grouped[split].values())[: max_examples or None]
+        rows = list(grouped[split].values())[:max_examples]
         examples[split] = [Example(source=r.source, prompt=template.format(source=r.source),
                                    references=tuple(r.targets), meta=r.meta) for r in rows]
     label = name or (dataset if isinstance(dataset, str) else kind)

@@ -20,6 +20,7 @@ from lmgym.errors import InvalidActionError, ResetNeededError, TokenizerError, U
 from lmgym.scorers import make_scorer, score_with_details
 from lmgym.task import Example, Task
 from lmgym.tokenizer import build_word_tokenizer, load_tokenizer
+from lmgym.validation import MAX_TOKENS, check_int
 
 ObsType = dict[str, np.ndarray]
 
@@ -75,6 +76,23 @@ def as_token_id(action: Any, vocab_size: int) -> int:
             "Use env.action_space.n for the vocabulary size."
         )
     return value
+
+
+def check_example_index(value: Any, num_examples: int, split: str) -> int:
+    """``options["example_index"]`` as an int in ``[0, num_examples)``.
+
+    Raises:
+        IndexError: an integer out of range (negative indices are not counted from the end).
+        ValueError: not an integer.
+    """
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"example_index must be an int in [0, {num_examples}); got {value!r}.")
+    if not 0 <= value < num_examples:
+        raise IndexError(f"example_index {int(value)} is out of range for split {split!r}: use 0 to "
+                         f"{num_examples - 1} ({num_examples} examples).")
+    return int(value)
 
 
 class TokenEnv(gym.Env[ObsType, np.int64]):
@@ -166,14 +184,14 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
             self.tokenizer = build_word_tokenizer(task.vocabulary)
         else:
             self.tokenizer = load_tokenizer(tokenizer)
-        self.scorer = make_scorer(self.default_scorer if scorer is None else scorer)
+        self.scorer = make_scorer(self.make_default_scorer(task) if scorer is None else scorer)
         self.render_mode = render_mode
         self.pad_token_id = int(self.tokenizer.pad_token_id)
         self.eos_token_id = int(self.tokenizer.eos_token_id)
         self.vocab_size = len(self.tokenizer)
-        self.max_new_tokens = int(max_new_tokens or self.default_max_new_tokens)
-        if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1; got {self.max_new_tokens}.")
+        self.max_new_tokens = check_int("max_new_tokens", self.default_max_new_tokens if max_new_tokens is None
+                                        else max_new_tokens, minimum=1, maximum=MAX_TOKENS)
+        check_int("max_prompt_tokens", max_prompt_tokens, minimum=1, maximum=MAX_TOKENS, optional=True)
         self._prompt_tables: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         encoded: dict[str, list[list[int]]] = {}
         if max_prompt_tokens is None:
@@ -204,9 +222,16 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
         self._prompt_mask = np.zeros(P, np.int64)
         self._response = np.full(R, self.pad_token_id, np.int64)
         self._length = 0
-        self._limit = R
         self._done = True
         self._last_reward: float | None = None
+
+    def make_default_scorer(self, task: Task) -> Any:
+        """The scorer used when ``scorer=None`` (and the task metric evaluations report).
+
+        The base returns the class's :attr:`default_scorer` name; envs whose default depends on
+        the task (e.g. a fluency model fit to its references) override this hook.
+        """
+        return self.default_scorer
 
     # ---- text <-> tokens -------------------------------------------------------------------
     def prompt_table(self, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -273,19 +298,18 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[ObsType, dict[str, Any]]:
-        super().reset(seed=seed)
+        # Every option is checked before the seed or the episode changes: a raised error changes nothing.
         options = options or {}
         split = options.get("split", self.split)
-        if "example_index" in options:
-            examples = self.task.examples(split)
-            index = int(options["example_index"])
-            if not 0 <= index < len(examples):
-                raise IndexError(
-                    f"example_index {index} is out of range for split {split!r} ({len(examples)} examples)."
-                )
-            example = examples[index]
-        else:
+        examples = self.task.examples(split)
+        index = options.get("example_index")
+        if index is not None:
+            index = check_example_index(index, len(examples), split)
+        super().reset(seed=seed)
+        if index is None:
             index, example = self.task.sample(self.np_random, split)
+        else:
+            example = examples[index]
         table, lengths = self.prompt_table(split)
         self._example, self._index, self._episode_split = example, index, split
         self._prompt[:] = table[index]
@@ -295,7 +319,6 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
         self._length = 0
         self._done = False
         self._last_reward = None
-        self._limit = self.max_new_tokens
         info = {"prompt": example.prompt, "source": example.source, "references": list(example.references),
                 "example_index": index, "split": split}
         return self._obs(), info
@@ -306,19 +329,25 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
         if self._done:
             raise ResetNeededError("The episode has ended (terminated or truncated); call env.reset() before step().")
         token = as_token_id(action, self.vocab_size)
-        self._response[self._length] = token
-        self._length += 1
+        length = self._length + 1
         terminated = token == self.eos_token_id
-        truncated = not terminated and self._length >= self._limit
+        truncated = not terminated and length >= self.max_new_tokens
         if not (terminated or truncated):
+            self._response[self._length] = token
+            self._length = length
             return self._obs(), 0.0, False, False, {}
-        self._done = True
-        completion_ids = self._response[: self._length - 1] if terminated else self._response[: self._length]
+        # Score before touching the episode: if the scorer raises, the step did not happen and can be
+        # retried (or the env reset), in every autoreset mode of a wrapping vector env.
+        completion_ids = self._response[: self._length] if terminated else np.append(self._response[: self._length],
+                                                                                    token)
         completion = self.decode(completion_ids)
         example = self._example
         scores, details = score_with_details(
             self.scorer, [example.prompt], [completion], [list(example.references)], **batch_meta([example])
         )
+        self._response[self._length] = token
+        self._length = length
+        self._done = True
         self._last_reward = scores[0]
         info = {"prompt": example.prompt, "completion": completion, "references": list(example.references),
                 "score": scores[0], "score_details": details[0], "example_index": self._index,

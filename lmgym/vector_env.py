@@ -36,6 +36,7 @@ from gymnasium.vector.utils import batch_space
 from lmgym.errors import InvalidActionError, ResetNeededError
 from lmgym.scorers import score_with_details
 from lmgym.token_env import TokenEnv, batch_meta
+from lmgym.validation import check_int
 
 _MODES = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP,
           "disabled": AutoresetMode.DISABLED, "lockstep": AutoresetMode.DISABLED}
@@ -85,8 +86,9 @@ class BatchedTokenEnv(VectorEnv):
         max_episode_steps: int | None = None,
         **env_kwargs: Any,
     ) -> None:
-        if num_envs < 1:
-            raise ValueError(f"num_envs must be >= 1; got {num_envs}.")
+        check_int("num_envs", num_envs, minimum=1)
+        check_int("max_episode_steps", max_episode_steps, minimum=1, optional=True,
+                  hint="Prefer the env's max_new_tokens.")
         self.env = env if env is not None else self.env_class(**env_kwargs)
         self.autoreset_mode = parse_autoreset_mode(autoreset_mode)
         self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
@@ -98,7 +100,7 @@ class BatchedTokenEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, N)
         self.action_space = spaces.MultiDiscrete(np.full(N, self.env.vocab_size, np.int64))
         P, R = self.env.max_prompt_tokens, self.env.max_new_tokens
-        self.limit = min(R, max_episode_steps) if max_episode_steps else R
+        self.limit = R if max_episode_steps is None else min(R, int(max_episode_steps))
         self._pad, self._eos, self._V = self.env.pad_token_id, self.env.eos_token_id, self.env.vocab_size
         self._rngs: list[np.random.Generator | None] = [None] * N
         self._prompt = np.full((N, P), self._pad, np.int64)
@@ -206,8 +208,10 @@ class BatchedTokenEnv(VectorEnv):
             if len(seeds) != self.num_envs:
                 raise ValueError(f"Need {self.num_envs} seeds; got {len(seeds)}.")
         else:
-            seeds = [int(seed) + i for i in range(self.num_envs)]
+            seeds = [check_int("seed", seed, minimum=0) + i for i in range(self.num_envs)]
         rows = np.flatnonzero(mask)
+        for i in rows:  # checked up front: a bad seed must not leave some slots reseeded
+            check_int(f"seed of slot {i}", seeds[i], minimum=0, optional=True)
         infos = self._merge_info({}, rows, self._start(rows, [seeds[i] for i in rows], options))
         self._started = True
         return self._obs(), infos
@@ -215,6 +219,8 @@ class BatchedTokenEnv(VectorEnv):
     # ---- stepping --------------------------------------------------------------------------------
     def _check_actions(self, actions: Any) -> np.ndarray:
         a = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
+        if not a.dtype.isnative:  # e.g. big-endian ids read from a file: compare them as numbers
+            a = a.astype(a.dtype.newbyteorder("="))
         if a.shape != (self.num_envs,):
             raise InvalidActionError(
                 f"Actions must have shape ({self.num_envs},), one token id per slot; got {a.shape}."
@@ -239,16 +245,17 @@ class BatchedTokenEnv(VectorEnv):
         actions = self._check_actions(actions)
         N = self.num_envs
         infos: dict[str, Any] = {}
+        restart = None
         if self._num_ended and self.autoreset_mode == AutoresetMode.NEXT_STEP:
-            rows = np.flatnonzero(self._ended)
-            infos = self._merge_info(infos, rows, self._start(rows, None, {}))
+            restart = np.flatnonzero(self._ended)
             active = np.ones(N, bool)
-            active[rows] = False  # restarted slots ignore this step's action
+            active[restart] = False  # restarted slots ignore this step's action
         else:
             active = ~self._ended if self._num_ended else None  # None: every slot is running (the common case)
         if active is None:  # one fancy-indexed write, no row selection
-            self._response_mask[self._rows, self._length] = 1
-            self._response[self._rows, self._length] = actions
+            rows = self._rows
+            self._response_mask[rows, self._length] = 1
+            self._response[rows, self._length] = actions
             self._length += 1
             terminated = actions == self._eos
             truncated = ~terminated & (self._length >= self.limit)
@@ -261,14 +268,23 @@ class BatchedTokenEnv(VectorEnv):
             truncated = active & ~terminated & (self._length >= self.limit)
         ended = terminated | truncated
         finished = np.flatnonzero(ended)
+        final = None
+        if finished.size:
+            t0 = time.perf_counter()
+            try:
+                final = self._score(finished, terminated)
+            except BaseException:
+                self._undo_write(rows)  # the step did not happen: retry it or reset, in every autoreset mode
+                raise
+            finally:
+                self.scoring_seconds += time.perf_counter() - t0
+        if restart is not None:  # after scoring, so a scorer error leaves these slots as they were too
+            infos = self._merge_info(infos, restart, self._start(restart, None, {}))
         rewards = np.zeros(N, np.float64)
-        if not finished.size:
+        if final is None:
             return self._obs(), rewards, terminated, truncated, infos
         self._ended[finished] = True
         self._num_ended = int(self._ended.sum())
-        t0 = time.perf_counter()
-        final = self._score(finished, terminated)
-        self.scoring_seconds += time.perf_counter() - t0
         rewards[finished] = final["score"]
         obs = self._obs()
         if self.autoreset_mode == AutoresetMode.SAME_STEP:
@@ -283,6 +299,12 @@ class BatchedTokenEnv(VectorEnv):
         else:
             infos = self._merge_info(infos, finished, final)
         return obs, rewards, terminated, truncated, infos
+
+    def _undo_write(self, rows: np.ndarray) -> None:
+        """Take back the token just written in ``rows`` (the positions after a response are padding)."""
+        self._length[rows] -= 1
+        self._response[rows, self._length[rows]] = self._pad
+        self._response_mask[rows, self._length[rows]] = 0
 
     def _score(self, rows: np.ndarray, terminated: np.ndarray) -> dict[str, list]:
         ids = [self._response[i, : self._length[i] - 1] if terminated[i] else self._response[i, : self._length[i]]

@@ -13,7 +13,7 @@ import textwrap
 import gymnasium as gym
 import pytest
 
-import lmgym
+import lmgym  # noqa: F401  (registers envs)
 from lmgym.errors import ScorerError, UnknownScorerError
 from lmgym.scorers import Scorer, WeightedSum, base, checked_score, make_scorer, register_scorer, scorer_names
 from lmgym.scorers.catalog import main as catalog_main
@@ -314,7 +314,7 @@ def test_raising_scorer_names_failing_input():
 
 @pytest.mark.parametrize("failure", ["raise", "nan", "inf", "count"])
 def test_env_survives_failing_scorer(failure):
-    """A scorer that fails on completions containing 'a' breaks that episode only."""
+    """A scorer that fails on completions containing 'a' raises without changing the episode."""
 
     def flaky(prompts, completions, references=None, **meta):
         out = [1.0] * len(completions)
@@ -329,8 +329,10 @@ def test_env_survives_failing_scorer(failure):
     env = gym.make("lmgym/Copy-v0", length=3, vocab_size=4, scorer=flaky)
     with pytest.raises(ScorerError, match="'flaky'"):
         run_episode(env, ["a", "b"])
-    with pytest.raises(lmgym.errors.ResetNeededError):
-        env.step(0)
+    step = env.unwrapped._obs()["step"][0]
+    with pytest.raises(ScorerError, match="'flaky'"):  # the failed step did not happen: it can be retried
+        env.step(env.unwrapped.eos_token_id)
+    assert env.unwrapped._obs()["step"][0] == step
     reward, info = run_episode(env, ["b", "c"], seed=1)  # reset + step still work
     assert reward == 1.0 and info["completion"] == "b c"
 

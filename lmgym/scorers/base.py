@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from lmgym.errors import ScorerError, UnknownScorerError
+from lmgym.validation import check_float
 
 ScorerFn = Callable[..., Sequence[float]]
 
@@ -76,6 +77,8 @@ class WeightedSum(Scorer):
             raise ScorerError("WeightedSum needs at least one (scorer, weight) pair.")
         self.parts: list[tuple[str, Scorer, float]] = []
         for spec, weight in weights.items():
+            weight = check_float(f"The weight of scorer {spec!r}", weight, error=ScorerError,
+                                 hint='Give each scorer a finite number, e.g. {"rouge": 1.0, "repetition": -0.5}.')
             scorer = make_scorer(spec)
             name, k = scorer.name, 2
             while any(name == n for n, _, _ in self.parts):  # two parts with one name stay apart
