@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from transformers.modeling_outputs import CausalLMOutputWithCrossAttentions
 from transformers.utils import ModelOutput
 
 from lmgym.errors import CheckpointError, ConfigError, MissingDependencyError
@@ -108,6 +109,11 @@ class PolicyOutput(ModelOutput):
 
     logits: torch.Tensor | None = None
     values: torch.Tensor | None = None
+
+
+#: The keyword (and output field) of a model's KV cache: ``cache`` in current transformers, where
+#: ``past_key_values`` is deprecated; ``past_key_values`` in the releases before the rename.
+CACHE_FIELD = "cache" if "cache" in CausalLMOutputWithCrossAttentions.__dataclass_fields__ else "past_key_values"
 
 
 @dataclass
@@ -206,7 +212,7 @@ class PolicyWithValue(nn.Module):
             output_hidden_states=True,
             logits_to_keep=1,
         )
-        state = DecodeState(cache=out.past_key_values, attention_mask=prompt_mask, position=position[:, -1])
+        state = DecodeState(cache=getattr(out, CACHE_FIELD), attention_mask=prompt_mask, position=position[:, -1])
         return state, self.cut_logits(out.logits[:, -1]), self.values_from_hidden(out.hidden_states[-1][:, -1])
 
     @torch.no_grad()
@@ -220,11 +226,11 @@ class PolicyWithValue(nn.Module):
                 encoder_outputs=state.encoder_outputs,
                 attention_mask=state.attention_mask,
                 decoder_input_ids=tokens,
-                past_key_values=state.cache,
                 use_cache=True,
                 output_hidden_states=True,
+                **{CACHE_FIELD: state.cache},
             )
-            state.cache = out.past_key_values
+            state.cache = getattr(out, CACHE_FIELD)
             return self.cut_logits(out.logits[:, -1]), self.values_from_hidden(out.decoder_hidden_states[-1][:, -1])
         state.attention_mask = torch.cat([state.attention_mask, torch.ones_like(tokens)], 1)  # (B, L+1)
         state.position = state.position + 1
@@ -232,11 +238,11 @@ class PolicyWithValue(nn.Module):
             input_ids=tokens,
             attention_mask=state.attention_mask,
             position_ids=state.position[:, None],
-            past_key_values=state.cache,
             use_cache=True,
             output_hidden_states=True,
+            **{CACHE_FIELD: state.cache},
         )
-        state.cache = out.past_key_values
+        state.cache = getattr(out, CACHE_FIELD)
         return self.cut_logits(out.logits[:, -1]), self.values_from_hidden(out.hidden_states[-1][:, -1])
 
     # ---- LoRA -------------------------------------------------------------------------------------
