@@ -53,7 +53,24 @@ def _builtin_fluency(name: str, corpus_seed: int) -> Scorer:
     return fluency_scorer(TextTaskEnv.train_references(task))
 
 
-class PositiveReviewEnv(TextTaskEnv):
+class FluencyRewardEnv(TextTaskEnv):
+    """A text-task env whose default reward is :attr:`reward_weights` with an n-gram fluency term.
+
+    The fluency model is fit to the task's training references (the built-in corpus's once per
+    process, keyed by :attr:`task_kind` and ``corpus_seed``).
+    """
+
+    reward_weights: ClassVar[dict[str, float]] = {}
+
+    def make_default_scorer(self, task: Task) -> Scorer:
+        if self.from_dataset:
+            fluency = fluency_scorer(self.train_references(task))
+        else:
+            fluency = _builtin_fluency(self.task_kind, self.corpus_seed)
+        return weighted(self.reward_weights, fluency)
+
+
+class PositiveReviewEnv(FluencyRewardEnv):
     """Continue the opening of a review with positive, natural text.
 
     ## Description
@@ -123,9 +140,9 @@ class PositiveReviewEnv(TextTaskEnv):
       and RL on the reward has a clear gap to close.
     """
 
-    default_scorer: ClassVar[Any] = "sentiment"  # replaced in make_default_scorer
     default_max_new_tokens: ClassVar[int] = 24
     task_kind: ClassVar[str] = "review"
+    reward_weights: ClassVar[dict[str, float]] = REVIEW_WEIGHTS
     template: ClassVar[str] = review_corpus.TEMPLATE
     builtin_prompt_tokens: ClassVar[int] = review_corpus.MAX_PROMPT_TOKENS
 
@@ -142,15 +159,8 @@ class PositiveReviewEnv(TextTaskEnv):
     def dataset_options(self) -> dict[str, Any]:
         return {"prompt_words": self.prompt_words}
 
-    def make_default_scorer(self, task: Task) -> Scorer:
-        if self.from_dataset:
-            fluency = fluency_scorer(self.train_references(task))
-        else:
-            fluency = _builtin_fluency("review", self.corpus_seed)
-        return weighted(REVIEW_WEIGHTS, fluency)
 
-
-class KeywordsEnv(TextTaskEnv):
+class KeywordsEnv(FluencyRewardEnv):
     """Write one natural sentence that uses every given concept word (CommonGen-like).
 
     ## Description
@@ -211,9 +221,9 @@ class KeywordsEnv(TextTaskEnv):
       mistake and RL on the reward has a clear gap to close.
     """
 
-    default_scorer: ClassVar[Any] = "keyword_coverage"  # replaced in make_default_scorer
     default_max_new_tokens: ClassVar[int] = 20
     task_kind: ClassVar[str] = "keywords"
+    reward_weights: ClassVar[dict[str, float]] = KEYWORDS_WEIGHTS
     template: ClassVar[str] = keywords_corpus.TEMPLATE
     builtin_prompt_tokens: ClassVar[int] = 5
 
@@ -225,13 +235,6 @@ class KeywordsEnv(TextTaskEnv):
 
     def demonstration_habit(self) -> Habit:
         return keywords_habit
-
-    def make_default_scorer(self, task: Task) -> Scorer:
-        if self.from_dataset:
-            fluency = fluency_scorer(self.train_references(task))
-        else:
-            fluency = _builtin_fluency("keywords", self.corpus_seed)
-        return weighted(KEYWORDS_WEIGHTS, fluency)
 
 
 PositiveReviewVectorEnv = batched(PositiveReviewEnv)

@@ -88,8 +88,6 @@ class TextTaskEnv(TokenEnv):
             if tokenizer is None:
                 kwargs["tokenizer"] = self.data_tokenizer(task, tokenizer_kind, max_vocab)
         self._builtin_tokenizer = dataset is None and kwargs.get("tokenizer") is None
-        if kwargs.get("scorer") is None:
-            kwargs["scorer"] = self.make_default_scorer(task)
         super().__init__(task, **kwargs)
         if self.from_dataset:
             self.prompt_table(self.split)  # a prompt that tokenizes to nothing fails here, not mid-run
@@ -106,10 +104,6 @@ class TextTaskEnv(TokenEnv):
     def dataset_options(self) -> dict[str, Any]:
         """Extra keyword arguments for :func:`lmgym.datasets.load_task` (e.g. ``direction``)."""
         return {}
-
-    def make_default_scorer(self, task: Task) -> Any:
-        """The scorer used when ``scorer=None`` (default: the class's ``default_scorer`` name)."""
-        return self.default_scorer
 
     def prompt_table(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         """As :meth:`TokenEnv.prompt_table`, shared per process for built-in corpora.

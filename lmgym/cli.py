@@ -87,7 +87,6 @@ def cmd_play(args: argparse.Namespace, stdin=None) -> int:
     """Interactive episode: the user types words (or ``#id`` for a raw token id); empty line = EOS."""
     import gymnasium as gym
 
-    import lmgym  # noqa: F401  (registers envs)
     from lmgym.errors import InvalidActionError
 
     stdin = stdin or sys.stdin

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lmgym.atomic import atomic_path
+
 MIN_SEEDS = 3
 SCHEMA_VERSION = 1
 
@@ -57,7 +59,7 @@ RESULT_FIELDS: dict[str, str] = {
     "command": "command line that produced the run",
     "commit": "git rev-parse HEAD at run time (null outside a git checkout)",
     "commit_dirty": "whether tracked files had uncommitted changes at run time",
-    "machine": "cpu model, cores, torch version, device",
+    "machine": "cpu model, cores, python/torch/transformers versions, torch threads, device (and gpu name on CUDA)",
 }
 
 
@@ -237,10 +239,9 @@ def plot_curves(env_id: str, records: Sequence[dict[str, Any]], path: str | os.P
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
-    tmp = f"{os.fspath(path)}.tmp.png"
-    # A fixed creation date keeps the PNG bytes reproducible from the same JSON.
-    fig.savefig(tmp, dpi=90, metadata={"Software": None})
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        # No "Software" entry: the PNG bytes are the same whatever matplotlib version drew them.
+        fig.savefig(tmp, format="png", dpi=90, metadata={"Software": None})
     return True
 
 
@@ -249,7 +250,8 @@ def _machines(records: Sequence[dict[str, Any]]) -> list[str]:
     for r in records:
         m = r.get("machine") or {}
         text = (
-            f"{m.get('cpu', '?')} ({m.get('cores', '?')} cores), torch {m.get('torch', '?')}, {m.get('device', 'cpu')}"
+            f"{m.get('cpu', '?')} ({m.get('cores', '?')} cores), torch {m.get('torch', '?')}, "
+            f"{m.get('gpu') or m.get('device', 'cpu')}"
         )
         if text not in seen:
             seen.append(text)

@@ -13,16 +13,16 @@ pytest.importorskip("torch")
 pytest.importorskip("stable_baselines3")
 
 import lmgym
-from lmgym.agents.bench.agents import AGENTS, RunSpec
-from lmgym.agents.bench.grid import PRESETS, main, result_path, run_grid
+from lmgym.agents.bench.agents import BENCH_AGENTS, RunSpec
+from lmgym.agents.bench.grid import GRID_PRESETS, main, result_path, run_grid
 from lmgym.leaderboard import RESULT_FIELDS
 
 COPY = {"length": 2, "vocab_size": 3, "max_new_tokens": 4}
 
 
 def test_presets_cover_every_env_and_skip_agents_that_do_not_apply():
-    for preset in PRESETS.values():
-        assert set(preset.agents) <= set(AGENTS)
+    for preset in GRID_PRESETS.values():
+        assert set(preset.agents) <= set(BENCH_AGENTS)
         specs = preset.specs()
         assert {s.env_id for s in specs} == set(lmgym.env_ids())
         assert not [s for s in specs if s.agent == "simple" and s.env_id in ("lmgym/Copy-v0", "lmgym/Reverse-v0")]
@@ -30,12 +30,12 @@ def test_presets_cover_every_env_and_skip_agents_that_do_not_apply():
             "lmgym/Copy-v0",
             "lmgym/Reverse-v0",
         }
-    full = PRESETS["full"]
+    full = GRID_PRESETS["full"]
     assert full.seeds == (0, 1, 2)
-    tiny = {s.env_id: s for s in PRESETS["tiny"].specs(agents=["random"])}
+    tiny = {s.env_id: s for s in GRID_PRESETS["tiny"].specs(agents=["random"])}
     assert tiny["lmgym/Copy-v0"].env_kwargs == COPY  # "*" defaults merged under the env's own kwargs
     assert tiny["lmgym/Summarize-v0"].env_kwargs == {"max_new_tokens": 4}
-    assert PRESETS["tiny"].specs(envs=["lmgym/Copy-v0"], seeds=[4], budget=99)[0].budget == 99
+    assert GRID_PRESETS["tiny"].specs(envs=["lmgym/Copy-v0"], seeds=[4], budget=99)[0].budget == 99
 
 
 def test_grid_writes_complete_result_files(tmp_path):
@@ -49,7 +49,7 @@ def test_grid_writes_complete_result_files(tmp_path):
             n_envs=4,
             eval_episodes=6,
             eval_points=2,
-            agent_kwargs=PRESETS["tiny"].agent_kwargs.get(agent, {}),
+            agent_kwargs=GRID_PRESETS["tiny"].agent_kwargs.get(agent, {}),
             preset="test",
         )
         for agent in ("sb3-ppo", "sb3-dqn", "oracle", "random")
@@ -106,7 +106,7 @@ def test_lmgym_ppo_rows_record_kl_and_steps(tmp_path):
             env_kwargs=COPY,
             eval_episodes=4,
             eval_points=2,
-            agent_kwargs=PRESETS["tiny"].agent_kwargs[agent],
+            agent_kwargs=GRID_PRESETS["tiny"].agent_kwargs[agent],
         )
         for agent in ("lmgym-ppo-sft", "lmgym-ppo")
     ]
@@ -160,7 +160,7 @@ def test_cli_runs_a_grid_and_rebuilds_the_leaderboard(tmp_path, capsys):
 def test_cli_list_and_errors(capsys):
     assert main(["--list"]) == 0
     listing = capsys.readouterr().out
-    for name in AGENTS:
+    for name in BENCH_AGENTS:
         assert name in listing
     assert "preset full" in listing
     assert main(["--agents", "nope"]) == 2

@@ -38,7 +38,7 @@ class RunSpec:
     env_id: str
     """Registered env id."""
     agent: str
-    """Name in :data:`AGENTS`."""
+    """Name in :data:`BENCH_AGENTS`."""
     seed: int
     """Seeds torch, numpy and the envs."""
     budget: int
@@ -102,12 +102,12 @@ class BenchAgent:
         return self.check()
 
 
-AGENTS: dict[str, BenchAgent] = {}
+BENCH_AGENTS: dict[str, BenchAgent] = {}
 
 
 def register_agent(agent: BenchAgent) -> BenchAgent:
-    """Add (or replace) an agent in :data:`AGENTS`."""
-    AGENTS[agent.name] = agent
+    """Add (or replace) an agent in :data:`BENCH_AGENTS`."""
+    BENCH_AGENTS[agent.name] = agent
     return agent
 
 

@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 import traceback
@@ -33,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import lmgym
-from lmgym.agents.bench.agents import AGENTS, AgentResult, BenchAgent, RunSpec, register_agent
+from lmgym.agents.bench.agents import BENCH_AGENTS, AgentResult, BenchAgent, RunSpec, register_agent
+from lmgym.agents.bench.provenance import git_commit, machine_info
+from lmgym.atomic import write_atomic
 from lmgym.flags import add_env_kwargs_flag, parse_kwargs
 from lmgym.leaderboard import SCHEMA_VERSION, build_leaderboard, config_key, env_slug
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 # ---- presets -----------------------------------------------------------------------------------------
@@ -75,7 +73,7 @@ class Preset:
         for env_id in envs or self.envs or lmgym.env_ids():
             kwargs = {**self.env_kwargs.get("*", {}), **self.env_kwargs.get(env_id, {}), **(env_kwargs or {})}
             for agent in agents or self.agents:
-                if agent in AGENTS and not AGENTS[agent].applies(env_id):
+                if agent in BENCH_AGENTS and not BENCH_AGENTS[agent].applies(env_id):
                     continue
                 for seed in seeds if seeds is not None else self.seeds:
                     out.append(
@@ -107,7 +105,7 @@ _TINY_LM = {
     "sft_batch_size": 8,
     "eval_batch_size": 8,
 }
-PRESETS: dict[str, Preset] = {
+GRID_PRESETS: dict[str, Preset] = {
     # Seconds per run: every agent on every env, short episodes; the tests run parts of it.
     "tiny": Preset(
         name="tiny",
@@ -167,55 +165,6 @@ PRESETS: dict[str, Preset] = {
 
 
 # ---- running and recording -----------------------------------------------------------------------------
-def git_commit(root: Path = REPO_ROOT) -> tuple[str | None, bool | None]:
-    """``(git rev-parse HEAD, whether the work tree has uncommitted changes)``; ``(None, None)`` outside git."""
-
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    if not commit:
-        return None, None
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return commit, None if status is None else bool(status)
-
-
-def cpu_model() -> str:
-    """The CPU model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine_info(device: str = "cpu") -> dict[str, Any]:
-    """CPU model, core count, python/torch versions and the device of this machine."""
-    info: dict[str, Any] = {
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "device": device,
-    }
-    try:
-        import torch
-
-        info["torch"] = torch.__version__
-        info["threads"] = torch.get_num_threads()
-        if device.startswith("cuda") and torch.cuda.is_available():
-            info["device"] = torch.cuda.get_device_name(0)
-    except ImportError:
-        info["torch"] = None
-    return info
-
-
 def result_path(results_dir: Path, spec: RunSpec) -> Path:
     """``<results>/<env>__<config hash>__<agent>__s<seed>.json``."""
     import hashlib
@@ -242,7 +191,7 @@ def run_one(spec: RunSpec, command: str = "", threads: int = 1) -> dict[str, Any
     import torch
 
     torch.set_num_threads(threads)
-    agent = AGENTS[spec.agent]
+    agent = BENCH_AGENTS[spec.agent]
     start, cpu_start = time.perf_counter(), time.process_time()
     result = agent.run(spec)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
@@ -288,9 +237,7 @@ def _run_and_write(spec: RunSpec, results_dir: str, command: str, threads: int) 
         record = run_one(spec, command, threads)
     except Exception:  # one failing run must not lose the rest of the grid
         return str(path), traceback.format_exc()
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=1, default=float) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(record, indent=1, default=float) + "\n")
     return str(path), None
 
 
@@ -347,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lmgym bench", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument(
-        "--preset", choices=sorted(PRESETS), help="grid preset (default: tiny; full with --leaderboard-only)"
+        "--preset", choices=sorted(GRID_PRESETS), help="grid preset (default: tiny; full with --leaderboard-only)"
     )
     p.add_argument("--agents", nargs="+", help="agent names (default: the preset's)")
     p.add_argument("--envs", nargs="+", help="env ids (default: the preset's, i.e. every registered env)")
@@ -368,13 +315,13 @@ def build_parser() -> argparse.ArgumentParser:
 def list_agents() -> str:
     """One line per agent: name, kind, availability, description; then the presets."""
     lines = []
-    for agent in AGENTS.values():
+    for agent in BENCH_AGENTS.values():
         why = agent.unavailable
         lines.append(
             f"{agent.name:<14} {agent.kind:<8} {'ok' if why is None else 'unavailable: ' + why}\n"
             f"{'':<24}{agent.description}"
         )
-    for preset in PRESETS.values():
+    for preset in GRID_PRESETS.values():
         lines.append(
             f"preset {preset.name}: agents {', '.join(preset.agents)}; seeds {list(preset.seeds)}; "
             f"budgets {preset.budgets}; out {preset.out_dir}"
@@ -390,13 +337,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(list_agents())
         return 0
     # Runs default to the cheap grid; rebuilding defaults to the committed leaderboards.
-    preset = PRESETS[args.preset or ("full" if args.leaderboard_only else "tiny")]
+    preset = GRID_PRESETS[args.preset or ("full" if args.leaderboard_only else "tiny")]
     out = Path(args.out or preset.out_dir)
     errors: list[str] = []
     if not args.leaderboard_only:
-        unknown = [a for a in args.agents or () if a not in AGENTS]
+        unknown = [a for a in args.agents or () if a not in BENCH_AGENTS]
         if unknown:
-            print(f"Unknown agents {unknown}; known: {sorted(AGENTS)}", file=sys.stderr)
+            print(f"Unknown agents {unknown}; known: {sorted(BENCH_AGENTS)}", file=sys.stderr)
             return 2
         unknown_envs = [e for e in args.envs or () if e not in lmgym.env_ids()]
         if unknown_envs:
@@ -404,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         agents = []
         for name in args.agents or preset.agents:
-            why = AGENTS[name].unavailable
+            why = BENCH_AGENTS[name].unavailable
             if why:
                 print(f"skipping {name}: {why}")
             else:
@@ -425,14 +372,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 __all__ = [
-    "AGENTS",
-    "PRESETS",
+    "BENCH_AGENTS",
+    "GRID_PRESETS",
     "AgentResult",
     "BenchAgent",
     "Preset",
     "RunSpec",
     "build_parser",
-    "machine_info",
     "main",
     "register_agent",
     "result_path",

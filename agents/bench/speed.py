@@ -39,7 +39,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from lmgym.agents.bench.speed_report import format_markdown, git_commit, machine_info, write_results
+from lmgym.agents.bench.provenance import git_commit, machine_info
+from lmgym.agents.bench.speed_report import format_markdown, write_results
 from lmgym.agents.ppo.math import token_rewards
 from lmgym.agents.ppo.policy import build_policy, position_ids_from_mask
 from lmgym.agents.ppo.reference import ReferenceModel
@@ -381,8 +382,10 @@ def _run(cfg: SpeedConfig, command: str, log: Callable[[str], None], t_start: fl
     Pu = P - used_prompt_columns(obs["prompt_mask"]).start  # the prompt columns a, b and c feed
     model = {"type": lm.model_type, "n_layer": lm.n_layer, "n_embd": lm.n_embd, "n_head": lm.n_head,
              "vocab_size": lm.vocab_size, "parameters": sum(p.numel() for p in s.policy.model.parameters())}
+    commit, dirty = git_commit()
     res: dict[str, Any] = {
-        "command": command, "config": dataclasses.asdict(cfg), "machine": machine_info(s.device), "git": git_commit(),
+        "command": command, "config": dataclasses.asdict(cfg), "git": {"commit": commit, "dirty": dirty},
+        "machine": {**machine_info(s.device), "load_avg_start": os.getloadavg()[0]},
         "sizes": {"env": cfg.env, "num_envs": N, "prompt_tokens": P, "new_tokens": R, "context": Pu + R,
                   "prompt_real_tokens_mean": float(obs["prompt_mask"].sum(1).mean()), "prompt_tokens_used": Pu,
                   "model": model,

@@ -1,43 +1,11 @@
-"""Where ``lmgym speed`` results go: machine and commit facts, the Markdown table, the JSON + Markdown files."""
+"""Where ``lmgym speed`` results go: the Markdown table and the JSON + Markdown files."""
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import platform
-import subprocess
 from pathlib import Path
 from typing import Any
-
-import torch
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def machine_info(device: torch.device) -> dict[str, Any]:
-    """CPU model, cores, library versions and the device (GPU name on CUDA)."""
-    import transformers
-
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")),
-               platform.processor() or platform.machine())
-    info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "device": str(device), "load_avg_start": os.getloadavg()[0]}
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
-
-
-def git_commit() -> dict[str, Any]:
-    """The checkout's commit and whether tracked files have uncommitted changes (``None`` outside git)."""
-
-    try:
-        run = lambda *args: subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10,
-                                           check=True).stdout.strip()
-        return {"commit": run("rev-parse", "HEAD"), "dirty": bool(run("status", "--porcelain", "--untracked-files=no"))}
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
 
 
 def format_markdown(res: dict[str, Any]) -> str:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lmgym.atomic import replace_path
 from lmgym.errors import CheckpointError
 
 FORMAT_VERSION = 1
@@ -159,14 +160,7 @@ def save_checkpoint(
         with open(os.path.join(tmp, name), "rb") as f:
             os.fsync(f.fileno())
     _fsync_dir(tmp)
-    if os.path.exists(final):  # re-saving an iteration (e.g. after a resume): swap it out
-        trash = final + ".old"
-        shutil.rmtree(trash, ignore_errors=True)
-        os.replace(final, trash)
-        os.replace(tmp, final)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
+    replace_path(tmp, final)  # re-saving an iteration (e.g. after a resume) swaps the old folder out
     _fsync_dir(root)
     if keep:
         for _, old in list_checkpoints(run_dir)[:-keep]:

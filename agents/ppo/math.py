@@ -154,6 +154,26 @@ def group_center(advantages: torch.Tensor, mask: torch.Tensor, group_size: int) 
     return ((adv - mean) * m).view(B, T)
 
 
+def group_totals(rewards: torch.Tensor, mask: torch.Tensor, group_size: int, method: str) -> torch.Tensor:
+    """Each completion's total reward, in consecutive groups of ``group_size`` completions of one prompt.
+
+    Args:
+        rewards: ``(B, T)`` per-token rewards.
+        mask: ``(B, T)`` prefix mask of written tokens.
+        group_size: completions per prompt (``>= 2``); ``B`` must be a multiple of it.
+        method: named in the error messages.
+
+    Returns:
+        ``(G, k)`` totals: ``G = B / k`` groups of ``k = group_size``.
+    """
+    B, _ = rewards.shape
+    if group_size < 2:
+        raise ValueError(f"{method} needs at least 2 completions per prompt; got group_size={group_size}.")
+    if B % group_size:
+        raise ValueError(f"batch of {B} rows is not a whole number of groups of {group_size}.")
+    return (rewards * mask.to(rewards.dtype)).sum(1).view(B // group_size, group_size)
+
+
 def rloo_advantages(rewards: torch.Tensor, mask: torch.Tensor, group_size: int) -> torch.Tensor:
     """REINFORCE leave-one-out advantages (RLOO) for consecutive groups of completions of one prompt.
 
@@ -171,15 +191,9 @@ def rloo_advantages(rewards: torch.Tensor, mask: torch.Tensor, group_size: int) 
     Returns:
         ``(B, T)`` advantages, zero on padding.
     """
-    B, _ = rewards.shape
-    if group_size < 2:
-        raise ValueError(f"RLOO needs at least 2 completions per prompt; got group_size={group_size}.")
-    if B % group_size:
-        raise ValueError(f"batch of {B} rows is not a whole number of groups of {group_size}.")
-    mask = mask.to(rewards.dtype)
-    total = (rewards * mask).sum(1).view(B // group_size, group_size)  # (G, k)
+    total = group_totals(rewards, mask, group_size, "RLOO")  # (G, k)
     others = (total.sum(1, keepdim=True) - total) / (group_size - 1)
-    return (total - others).view(B, 1) * mask
+    return (total - others).view(-1, 1) * mask.to(rewards.dtype)
 
 
 def group_relative_advantages(
@@ -201,15 +215,9 @@ def group_relative_advantages(
     Returns:
         ``(B, T)`` advantages, zero on padding.
     """
-    B, _ = rewards.shape
-    if group_size < 2:
-        raise ValueError(f"Group-relative advantages need at least 2 completions per prompt; got {group_size}.")
-    if B % group_size:
-        raise ValueError(f"batch of {B} rows is not a whole number of groups of {group_size}.")
-    mask = mask.to(rewards.dtype)
-    total = (rewards * mask).sum(1).view(B // group_size, group_size)  # (G, k)
+    total = group_totals(rewards, mask, group_size, "GRPO")  # (G, k)
     centred = total - total.mean(1, keepdim=True)
-    return (centred / (total.std(1, keepdim=True) + eps)).view(B, 1) * mask
+    return (centred / (total.std(1, keepdim=True) + eps)).view(-1, 1) * mask.to(rewards.dtype)
 
 
 # ---- losses -------------------------------------------------------------------------------------

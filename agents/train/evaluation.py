@@ -32,15 +32,14 @@ from lmgym.scorers import make_scorer
 def task_metric_scorer(envs: Any) -> Any:
     """The task's own metric: the scorer the env uses by default (whatever scorer the reward uses).
 
-    Text-task envs build it with ``make_default_scorer(task)`` (e.g. a weighted sum); other envs
-    name it in the class attribute ``default_scorer``; without either, the env's scorer is used.
+    That is the env's :meth:`~lmgym.token_env.TokenEnv.make_default_scorer` hook (e.g. a weighted
+    sum for the generation envs); an env without the hook is judged by its own scorer.
     """
     env = envs.env
     build = getattr(env, "make_default_scorer", None)
-    spec = build(env.task) if callable(build) else getattr(type(env), "default_scorer", None)
-    if spec is None:
+    if build is None:
         return envs.scorer
-    scorer = make_scorer(spec)
+    scorer = make_scorer(build(env.task))
     return envs.scorer if scorer.name == envs.scorer.name else scorer
 
 

@@ -38,6 +38,8 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from lmgym.atomic import atomic_path, write_atomic
+
 METRICS_FILE = "metrics.jsonl"
 RESULTS_MD = "results.md"
 RESULTS_JSON = "results.json"
@@ -58,16 +60,6 @@ def read_metrics(path: str | os.PathLike, phase: str | None = None) -> list[dict
             if phase is None or record.get("phase") == phase:
                 records.append(record)
     return records
-
-
-def write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and a rename (never a half-written file)."""
-    tmp = f"{os.fspath(path)}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class MetricsLogger:
@@ -140,11 +132,9 @@ def plot_learning_curve(
     ppo = [r for r in records if r.get("phase") == "ppo"]
     if not ppo:
         return False
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+    try:  # the object-oriented API: no pyplot, so the caller's backend is never switched
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
     except ImportError:
         return False
 
@@ -152,7 +142,9 @@ def plot_learning_curve(
         pts = [(r["step"], r[key]) for r in ppo if r.get(key) is not None]
         return [p[0] for p in pts], [p[1] for p in pts]
 
-    fig, (ax_r, ax_kl) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig = Figure(figsize=(10, 3.8))
+    FigureCanvasAgg(fig)
+    ax_r, ax_kl = fig.subplots(1, 2)
     ax_r.plot(*series("reward/mean"), label="train reward (sampled)", alpha=0.8)
     steps, score = series("eval/score")
     if start_score is not None:
@@ -177,10 +169,8 @@ def plot_learning_curve(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    tmp = f"{os.fspath(path)}.tmp.png"
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
     return True
 
 

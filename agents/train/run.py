@@ -34,8 +34,8 @@ from lmgym.agents.train.metrics import (
     plot_learning_curve,
     read_metrics,
     results_table,
-    write_atomic,
 )
+from lmgym.atomic import atomic_path, write_atomic
 from lmgym.errors import CheckpointError, ConfigError, MissingDependencyError
 
 REFERENCE_DIR = "reference"
@@ -323,17 +323,8 @@ def write_outputs(
 
 def save_policy(policy: PolicyWithValue, tokenizer: Any, path: str) -> None:
     """``save_pretrained`` into ``path`` through a temporary folder and a rename."""
-    import shutil
-
-    tmp = path + ".tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    policy.save_pretrained(tmp, tokenizer=tokenizer)
-    old = path + ".old"
-    if os.path.exists(path):
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(path, old)
-    os.replace(tmp, path)
-    shutil.rmtree(old, ignore_errors=True)
+    with atomic_path(path) as tmp:
+        policy.save_pretrained(tmp, tokenizer=tokenizer)
 
 
 def _frozen_reference(ref_dir: str, policy: PolicyWithValue) -> torch.nn.Module:
