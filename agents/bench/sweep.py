@@ -74,7 +74,7 @@ def run_one(env: str, config: str, overrides: dict[str, Any], seed: int, output:
     """
     from lmgym.agents.bench.provenance import git_commit, machine_info
     from lmgym.agents.train import TrainConfig, train
-    from lmgym.agents.train.metrics import write_atomic
+    from lmgym.atomic import write_atomic
 
     commit, dirty = git_commit()
     reuse = {"model": sft_dir, "algo": "ppo"} if sft_dir else {}
@@ -141,8 +141,6 @@ def readme_block(output: Path, config: str = "gae") -> str:
 def metric_name(env: str) -> str:
     """The name of ``env``'s default scorer (its task metric), e.g. ``rouge``."""
     import gymnasium as gym
-
-    import lmgym  # noqa: F401  (registers the env ids)
 
     scorer = gym.make(env).unwrapped.scorer
     return str(getattr(scorer, "name", type(scorer).__name__))
