@@ -24,14 +24,19 @@ def test_presets_cover_every_env_and_skip_agents_that_do_not_apply():
     for preset in GRID_PRESETS.values():
         assert set(preset.agents) <= set(BENCH_AGENTS)
         specs = preset.specs()
-        assert {s.env_id for s in specs} == set(lmgym.env_ids())
+        # full: the toy envs and the text tasks at -v1 (where RL has headroom); tiny: every env
+        expected = set(preset.envs or lmgym.env_ids())
+        assert {s.env_id for s in specs} == expected
         assert not [s for s in specs if s.agent == "simple" and s.env_id in ("lmgym/Copy-v0", "lmgym/Reverse-v0")]
-        assert {s.env_id for s in specs if s.agent == "simple"} == set(lmgym.env_ids()) - {
+        assert {s.env_id for s in specs if s.agent == "simple"} == expected - {
             "lmgym/Copy-v0",
             "lmgym/Reverse-v0",
         }
     full = GRID_PRESETS["full"]
     assert full.seeds == (0, 1, 2)
+    assert {"lmgym-sft", "lmgym-ppo-sft"} <= set(full.agents)
+    assert {e for e in full.envs if e.endswith("-v1")} == {f"lmgym/{t}-v1" for t in
+                                                           ("Summarize", "Translate", "PositiveReview", "Keywords")}
     tiny = {s.env_id: s for s in GRID_PRESETS["tiny"].specs(agents=["random"])}
     assert tiny["lmgym/Copy-v0"].env_kwargs == COPY  # "*" defaults merged under the env's own kwargs
     assert tiny["lmgym/Summarize-v0"].env_kwargs == {"max_new_tokens": 4}
@@ -155,6 +160,25 @@ def test_cli_runs_a_grid_and_rebuilds_the_leaderboard(tmp_path, capsys):
     (out / "README.md").unlink()
     assert main(["--leaderboard-only", "--out", str(out)]) == 0
     assert (out / "README.md").read_text() == readme
+
+
+def test_bench_refuses_a_dirty_tree_for_the_committed_leaderboards(monkeypatch, capsys):
+    from lmgym.agents.bench import grid
+
+    monkeypatch.setattr(grid, "git_commit", lambda: ("abcdef0123", True))
+    argv = ["--preset", "tiny", "--envs", "lmgym/Copy-v0", "--agents", "random", "--seeds", "0"]
+    assert main([*argv, "--out", str(grid.REPO_ROOT / "leaderboards")]) == 2
+    assert "uncommitted changes" in capsys.readouterr().err
+
+
+def test_sft_only_agent_scores_the_warm_start(tmp_path):
+    from lmgym.agents.bench.agents import lmgym_sft_runner
+
+    spec = RunSpec("lmgym/Copy-v0", "lmgym-sft", 0, 64, env_kwargs=COPY, eval_episodes=8,
+                   agent_kwargs={"sft_steps": 4, "num_envs": 8})
+    result = lmgym_sft_runner(spec)
+    assert result.steps == 0 and result.extra["sft_steps"] == 4
+    assert 0.0 <= result.final_score <= 1.0
 
 
 def test_cli_list_and_errors(capsys):

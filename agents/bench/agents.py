@@ -332,6 +332,32 @@ def lmgym_ppo_runner(sft: bool) -> Callable[[RunSpec], AgentResult]:
     return run
 
 
+def lmgym_sft_runner(spec: RunSpec) -> AgentResult:
+    """``lmgym train --algo sft``: the warm start alone (the same SFT steps as ``lmgym-ppo-sft``, no env steps).
+
+    The row that shows what RL adds: on the same env, seed and SFT budget, ``lmgym-ppo-sft`` minus this.
+    """
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    from lmgym.agents.train import TrainConfig, train
+
+    hf_logging.disable_progress_bar()
+    kwargs = {**LMGYM_BENCH_DEFAULTS, "threads": torch.get_num_threads(), **spec.agent_kwargs}
+    with tempfile.TemporaryDirectory(prefix="lmgym-bench-") as out:
+        config = TrainConfig(env=spec.env_id, env_kwargs=dict(spec.env_kwargs), algo="sft", seed=spec.seed,
+                             eval_examples=spec.eval_episodes, output_dir=out, name="run",
+                             device="cuda" if spec.device.startswith("cuda") else "cpu", tensorboard=False,
+                             progress=False, checkpoint_every=0, keep_checkpoints=1, **kwargs)
+        results = train(config)
+    score = float(results["after"]["score"])
+    return AgentResult(final_score=score, curve=[(0, score), (spec.budget, score)], steps=0,
+                       train_time_s=results.get("wall_time_s"),
+                       extra={"sft_steps": config.sft_steps, "samples": results["after"].get("samples", [])})
+
+
+register_agent(BenchAgent("lmgym-sft", "lm", "lmgym SFT warm start only (the lmgym-ppo-sft agent before PPO)",
+                          lmgym_sft_runner))
 for _sft in (True, False):
     register_agent(
         BenchAgent(
