@@ -8,6 +8,7 @@ import numpy as np
 
 from lmgym.task import Example, Task
 from lmgym.token_env import TokenEnv
+from lmgym.validation import MAX_TOKENS, check_int
 from lmgym.vector_env import batched
 
 SEPARATOR = "="
@@ -31,7 +32,10 @@ def sequence_task(
     Sequences are drawn with ``numpy.random.default_rng(corpus_seed)``; duplicates are dropped
     before splitting, so no sequence appears in two splits.
     """
-    min_length = length if min_length is None else min_length
+    length = check_int("length", length, minimum=1, maximum=MAX_TOKENS - 1)
+    vocab_size = check_int("vocab_size", vocab_size, minimum=1)
+    corpus_seed = check_int("corpus_seed", corpus_seed, minimum=0)
+    min_length = length if min_length is None else check_int("min_length", min_length, minimum=1)
     if not 1 <= min_length <= length:
         raise ValueError(f"Need 1 <= min_length <= length; got min_length={min_length}, length={length}.")
     alphabet = symbols(vocab_size)

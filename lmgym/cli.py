@@ -85,12 +85,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_play(args: argparse.Namespace, stdin=None) -> int:
     """Interactive episode: the user types words (or ``#id`` for a raw token id); empty line = EOS."""
-    import gymnasium as gym
 
     from lmgym.errors import InvalidActionError
+    from lmgym.validation import make_checked_env
 
     stdin = stdin or sys.stdin
-    env = gym.make(args.env, render_mode="ansi")
+    env = make_checked_env(args.env, render_mode="ansi")
     tok = env.unwrapped.tokenizer
     obs, info = env.reset(seed=args.seed)
     print(f"{args.env}: type one word per line (or several, space-separated); '#N' sends token id N;")
@@ -99,10 +99,11 @@ def cmd_play(args: argparse.Namespace, stdin=None) -> int:
     episodes = 0
     while True:
         print("> ", end="", flush=True)
-        line = stdin.readline()
+        line = stdin.readline() if stdin is not None else ""  # no stdin (closed): nothing to play
         if not line or line.strip() == "quit":
             break
         words = line.split() or [tok.eos_token]
+        terminated = truncated = False
         for word in words:
             action = int(word[1:]) if word.startswith("#") and word[1:].isdigit() else tok.convert_tokens_to_ids(word)
             if action == tok.unk_token_id and word != tok.unk_token:
@@ -125,9 +126,8 @@ def cmd_play(args: argparse.Namespace, stdin=None) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``lmgym`` console script."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+def dispatch(argv: list[str]) -> int:
+    """Run the subcommand named by ``argv[0]``; returns its exit status."""
     if argv and argv[0] in DELEGATED:
         target, _ = DELEGATED[argv[0]]
         module, _, func = target.partition(":")
@@ -144,6 +144,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub.add_parser(name, help=help_text, add_help=False)
     args = parser.parse_args(argv)
     return int(args.func(args))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``lmgym`` console script: bad input exits 2 with one line, never a traceback."""
+    import gymnasium.error
+
+    from lmgym.errors import LmgymError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return dispatch(argv)
+    except (LmgymError, gymnasium.error.Error) as exc:
+        command = argv[0] if argv and not argv[0].startswith("-") else ""
+        print(f"lmgym {command}: error: {exc}".replace("  ", " "), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

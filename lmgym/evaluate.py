@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from lmgym.errors import ConfigError, LmgymError
+from lmgym.errors import LmgymError
 from lmgym.flags import add_env_kwargs_flag, parse_kwargs
+from lmgym.validation import check_int
 
 
 def full_env_id(env_id: str) -> str:
@@ -62,8 +63,9 @@ def evaluate(
     from lmgym.baselines import make_batched_agent
     from lmgym.heldout import SlotAgents, evaluate_agent, make_heldout_envs
 
-    if episodes < 1:
-        raise ConfigError(f"episodes must be >= 1; got {episodes}.")
+    check_int("episodes", episodes, minimum=1)
+    check_int("seed", seed, minimum=0)
+    check_int("batch_size", batch_size, minimum=1)
     env_id = full_env_id(env_id)
     one_episode = not isinstance(agent, str) and not getattr(agent, "batched", False)
     envs = make_heldout_envs(env_id, 1 if one_episode else max(1, min(episodes, batch_size)), **env_kwargs)

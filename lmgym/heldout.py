@@ -179,10 +179,9 @@ def evaluate_agent(
 
 def make_heldout_envs(env_id: str, num_envs: int, **env_kwargs: Any) -> Any:
     """A lockstep native vector env of ``env_id`` for :func:`evaluate_agent`."""
-    import gymnasium as gym
+    from lmgym.validation import make_checked_env
 
-    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point",
-                        autoreset_mode="disabled", **env_kwargs)
+    return make_checked_env(env_id, num_envs=num_envs, autoreset_mode="disabled", **env_kwargs)
 
 
 __all__ = ["BatchedAgent", "HeldOutResult", "PredictAgent", "SlotAgents", "evaluate_agent", "make_heldout_envs",

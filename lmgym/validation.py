@@ -100,4 +100,29 @@ def check_float(
     return value
 
 
-__all__ = ["MAX_TOKENS", "check_float", "check_int"]
+def make_checked_env(env_id: str, *, num_envs: int | None = None, **kwargs: Any) -> Any:
+    """``gym.make(env_id, **kwargs)``, or the native vector env of ``num_envs`` slots, with bad input as one error.
+
+    Raises:
+        ConfigError: an unknown env id (with ``lmgym list`` as the fix) or keyword arguments the env rejects
+            (a wrong type or value): the message names the env and the arguments. Other
+            :class:`~lmgym.errors.LmgymError` subclasses pass through unchanged.
+    """
+    import gymnasium as gym
+
+    from lmgym.errors import LmgymError
+
+    try:
+        if num_envs is None:
+            return gym.make(env_id, **kwargs)
+        return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
+    except LmgymError:
+        raise
+    except gym.error.Error as exc:
+        raise ConfigError(f"Cannot make env {env_id!r}: {exc} (see `lmgym list`).") from exc
+    except (TypeError, ValueError, OverflowError) as exc:
+        shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) or "no arguments"
+        raise ConfigError(f"{env_id} rejected its arguments ({shown}): {exc}") from exc
+
+
+__all__ = ["MAX_TOKENS", "check_float", "check_int", "make_checked_env"]

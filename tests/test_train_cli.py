@@ -48,7 +48,7 @@ def test_flags_parse_to_typed_values():
 
 def test_bad_values_exit_with_a_message(capsys):
     assert main(["--num-envs", "0"]) == 2
-    assert "num_envs must be >= 1" in capsys.readouterr().err
+    assert "--num-envs must be an integer >= 1" in capsys.readouterr().err
     assert main(["--env-kwargs", "novalue"]) == 2
     with pytest.raises(SystemExit):
         main(["--algo", "dqn"])

@@ -5,8 +5,10 @@ A checkpoint is a folder ``run_dir/checkpoints/iter_000010/`` holding
 - ``policy.safetensors``: every parameter of the policy (LM, LoRA adapters if any, value head);
 - ``optimizer.pt``: the optimizer state (``torch.save`` of tensors and numbers only);
 - ``rng.pt``: the torch / CUDA / NumPy / Python RNG states;
-- ``state.json``: iteration, KL-controller state, the training config, and the SHA-256 of every
-  file above (so a damaged file is caught before it reaches torch).
+- ``state.json``: iteration, KL-controller state, the training config, the SHA-256 of every
+  file above and of the run's ``reference/`` files (so a damaged file is caught before it reaches
+  torch), and ``state_sha256``, the SHA-256 of ``state.json``'s own content without that field.
+  Every value is checked on reading: nothing is loaded or changed from a checkpoint that fails.
 
 The folder is first written as ``.tmp-iter_000010`` and renamed into place, so a process killed
 mid-save leaves the previous checkpoints intact and at most the iteration in flight is lost.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import random
 import re
@@ -153,7 +156,9 @@ def save_checkpoint(
         "extra": extra or {},
         "parameters": {name: list(p.shape) for name, p in policy.state_dict().items()},
         "sha256": {name: _sha256(os.path.join(tmp, name)) for name in FILES},
+        "reference_sha256": _reference_hashes(os.fspath(run_dir)),
     }
+    state["state_sha256"] = _state_hash(state)
     with open(os.path.join(tmp, "state.json"), "w") as f:
         json.dump(state, f, indent=1)
     for name in (*FILES, "state.json"):
@@ -183,6 +188,8 @@ def read_checkpoint_state(path: str | os.PathLike) -> dict[str, Any]:
             state = json.load(f)
     except (OSError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"Checkpoint {path!r} has an unreadable state.json: {exc}") from exc
+    if not isinstance(state, dict):
+        raise CheckpointError(f"Checkpoint {path!r} has a state.json that is not a JSON object.")
     if state.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
             f"Checkpoint {path!r} has format version {state.get('format_version')!r}; "
@@ -193,9 +200,71 @@ def read_checkpoint_state(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"Checkpoint {path!r} is missing {', '.join(missing)}.")
     for name in FILES:
         file = os.path.join(path, name)
-        if _sha256(file) != state.get("sha256", {}).get(name):
+        if _sha256(file) != (state.get("sha256") or {}).get(name):
             raise CheckpointError(f"Checkpoint file {file!r} is corrupt (its SHA-256 does not match state.json).")
+    _check_state(path, state)
     return state
+
+
+def _state_hash(state: dict[str, Any]) -> str:
+    """SHA-256 of a state dict's canonical JSON, without its ``state_sha256`` field."""
+    body = {k: v for k, v in state.items() if k != "state_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+_HASH_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def _reference_hashes(run_dir: str) -> dict[str, str]:
+    """``{"reference/<file>": sha256}`` of the run's reference model (written once, so hashed once)."""
+    folder = os.path.join(run_dir, "reference")
+    hashes = {}
+    if os.path.isdir(folder):
+        for name in sorted(os.listdir(folder)):
+            file = os.path.join(folder, name)
+            if os.path.isfile(file):
+                st = os.stat(file)
+                key = (file, st.st_size, st.st_mtime_ns)
+                if key not in _HASH_CACHE:
+                    _HASH_CACHE[key] = _sha256(file)
+                hashes[f"reference/{name}"] = _HASH_CACHE[key]
+    return hashes
+
+
+def _check_state(path: str, state: dict[str, Any]) -> None:
+    """Every value of a checkpoint's state is of the right type and range, and matches the files around it."""
+
+    def bad(what: str) -> CheckpointError:
+        return CheckpointError(f"Checkpoint {path!r} has a damaged state.json: {what}. Resume from another "
+                               "checkpoint (pass its folder to --resume) or start the run again.")
+
+    if "state_sha256" in state and state["state_sha256"] != _state_hash(state):
+        raise bad("its content does not match its SHA-256 (it was edited or damaged)")
+    iteration = state.get("iteration")
+    if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration < 0:
+        raise bad(f"iteration must be an int >= 0, got {iteration!r}")
+    match = _NAME.match(os.path.basename(os.path.normpath(path)))
+    if match and int(match.group(1)) != iteration:
+        raise bad(f"iteration {iteration} does not match the folder name")
+    kl = state.get("kl_controller")
+    if not isinstance(kl, dict) or not isinstance(kl.get("value"), (int, float)) or isinstance(kl["value"], bool) \
+            or not all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in kl.values()):
+        raise bad(f"kl_controller must map names to finite numbers >= 0 with a 'value', got {kl!r}")
+    for key in ("config", "extra", "parameters", "sha256"):
+        if not isinstance(state.get(key), dict):
+            raise bad(f"{key} must be a JSON object, got {state.get(key)!r}")
+    episodes = state["extra"].get("episodes", 0)
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 0:
+        raise bad(f"extra.episodes must be an int >= 0, got {episodes!r}")
+    if not all(isinstance(s, list) and all(isinstance(d, int) and d >= 0 for d in s)
+               for s in state["parameters"].values()):
+        raise bad("parameters must map names to shapes (lists of ints)")
+    run_dir = os.path.dirname(os.path.dirname(os.path.normpath(path)))
+    for name, digest in (state.get("reference_sha256") or {}).items():
+        file = os.path.join(run_dir, name)
+        if not os.path.isfile(file) or _sha256(file) != digest:
+            raise CheckpointError(f"The run's {name} is missing or damaged (its SHA-256 does not match checkpoint "
+                                  f"{path!r}); the KL reference cannot be restored. Start the run again.")
 
 
 def load_checkpoint(

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lmgym.errors import CheckpointError, ConfigError
+from lmgym.validation import check_float, check_int
 
 ALGOS = ("sft+ppo", "sft", "ppo")
 
@@ -49,7 +50,11 @@ class TrainConfig:
     seed: int = 0
     """Seeds model init, SFT batches, env resets and sampling (each iteration and process gets its own stream)."""
     resume: str | None = None
-    """A run folder (newest checkpoint) or checkpoint folder to continue from."""
+    """A run folder (newest checkpoint) or checkpoint folder to continue from. Only the settings in
+    ``RESUMABLE_CHANGES`` (iterations, evaluation, logging, checkpointing, threads) may differ from the saved run."""
+    overwrite: bool = False
+    """Delete an existing run folder of the same name and start afresh (without it, a new run refuses to write
+    into an existing folder)."""
     device: str = "auto"
     """``auto`` (CUDA when present), ``cpu`` or ``cuda``."""
     mixed_precision: str = "auto"
@@ -140,16 +145,19 @@ class TrainConfig:
     """Show tqdm progress bars."""
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` for values that cannot work."""
+        """Raise :class:`ConfigError` for values that cannot work: wrong type, out of range, inconsistent."""
         if self.algo not in ALGOS:
             raise ConfigError(f"algo must be one of {ALGOS}; got {self.algo!r}.")
-        positive = ["num_envs", "epochs", "minibatches", "eval_batch_size", "n_layer", "n_embd", "n_head"]
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1; got {getattr(self, name)}.")
-        for name in ["iterations", "sft_steps", "sft_batch_size", "eval_examples", "lora_r", "threads"]:
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0; got {getattr(self, name)}.")
+        for name, (low, optional) in _INT_RANGES.items():
+            check_int(_flag(name), getattr(self, name), minimum=low, optional=optional)
+        for name, (low, high, exclusive, optional) in _FLOAT_RANGES.items():
+            check_float(_flag(name), getattr(self, name), minimum=low, maximum=high, exclusive_minimum=exclusive,
+                        optional=optional)
+        if not isinstance(self.env, str) or not self.env:
+            raise ConfigError(f"--env must be an env id such as lmgym/Copy-v0; got {self.env!r}.")
+        if not isinstance(self.env_kwargs, dict):
+            raise ConfigError(f"--env-kwargs must be KEY=VALUE items; got {self.env_kwargs!r}.")
+        self.scorer_spec()
         if self.samples_per_prompt < 1 or self.num_envs % self.samples_per_prompt:
             raise ConfigError(f"num_envs ({self.num_envs}) must be a multiple of samples_per_prompt "
                               f"({self.samples_per_prompt}).")
@@ -169,6 +177,78 @@ class TrainConfig:
         if self.n_embd % self.n_head:
             raise ConfigError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}).")
 
+    def scorer_spec(self) -> Any:
+        """``scorer`` as ``make_scorer`` takes it: ``None``, a name, or a ``{name: weight}`` dict from JSON.
+
+        Raises:
+            ConfigError: a ``{...}`` value that is not a JSON object, or a value that is not a string.
+        """
+        if self.scorer is None:
+            return None
+        if not isinstance(self.scorer, str):
+            raise ConfigError(f"--scorer must be a scorer name or a JSON object; got {self.scorer!r}.")
+        if not self.scorer.lstrip().startswith("{"):
+            return self.scorer
+        try:
+            spec = json.loads(self.scorer)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--scorer {self.scorer!r} is not valid JSON ({exc}); write it like "
+                              '\'{"rouge": 1.0, "repetition": -0.5}\'.') from None
+        if not isinstance(spec, dict):
+            raise ConfigError(f"--scorer {self.scorer!r} must be a JSON object of scorer names to weights.")
+        return spec
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+# name -> (minimum, None allowed)
+_INT_RANGES = {
+    "num_envs": (1, False), "epochs": (1, False), "minibatches": (1, False), "eval_batch_size": (1, False),
+    "n_layer": (1, False), "n_embd": (1, False), "n_head": (1, False), "samples_per_prompt": (1, False),
+    "iterations": (0, False), "sft_steps": (0, False), "sft_batch_size": (1, False), "eval_examples": (0, False),
+    "lora_r": (0, False), "lora_alpha": (1, False), "threads": (0, False), "seed": (0, False),
+    "eval_every": (0, False), "checkpoint_every": (0, False), "keep_checkpoints": (0, False),
+    "num_samples": (0, False), "top_k": (0, False), "sft_max_examples": (1, True),
+}
+# name -> (minimum, maximum, minimum excluded, None allowed)
+_FLOAT_RANGES = {
+    "learning_rate": (0, None, True, False), "sft_learning_rate": (0, None, True, False),
+    "value_lr_scale": (0, None, False, False), "clip_range": (0, None, True, False),
+    "clip_range_value": (0, None, True, True), "vf_coef": (0, None, False, False),
+    "ent_coef": (None, None, False, False),
+    "gamma": (0, 1, False, False), "lam": (0, 1, False, False), "max_grad_norm": (0, None, False, False),
+    "target_approx_kl": (0, None, True, True), "kl_coef": (0, None, False, False), "target_kl": (0, None, False, True),
+    "kl_horizon": (0, None, True, False), "temperature": (0, None, False, False), "top_p": (0, 1, True, False),
+}
+
+RESUMABLE_CHANGES = frozenset({
+    "iterations", "eval_every", "eval_examples", "eval_batch_size", "num_samples", "tensorboard", "progress",
+    "checkpoint_every", "keep_checkpoints", "threads",
+    "resume", "overwrite", "name", "output_dir",  # where the run is, not what it is
+})
+"""Settings a ``--resume`` may change; any other difference from the saved config is a :class:`CheckpointError`."""
+
+
+def check_resume_config(config: TrainConfig, saved: dict[str, Any]) -> None:
+    """Raise :class:`CheckpointError` naming every setting of ``config`` that differs from the saved run's.
+
+    Settings missing from ``saved`` (a run of an older lmgym) are not compared.
+    """
+    current = asdict(config)
+    changed = sorted(k for k, v in current.items()
+                     if k in saved and k not in RESUMABLE_CHANGES and _canonical(saved[k]) != _canonical(v))
+    if changed:
+        shown = ", ".join(f"{_flag(k)} {saved[k]!r} -> {current[k]!r}" for k in changed)
+        raise CheckpointError(f"--resume cannot change the run's settings: {shown}. Only "
+                              f"{', '.join(sorted(_flag(k) for k in RESUMABLE_CHANGES - {'resume', 'overwrite'}))} "
+                              "may change; start a new run (--name) for the others.")
+
+
+def _canonical(value: Any) -> Any:
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
 
 def saved_config(resume: str) -> dict[str, Any]:
     """The config saved in a run folder (or in a checkpoint folder's state)."""
@@ -176,8 +256,14 @@ def saved_config(resume: str) -> dict[str, Any]:
     path = os.path.join(run_dir, "config.json")
     if not os.path.isfile(path):
         raise CheckpointError(f"{run_dir!r} has no config.json; is it an lmgym run folder?")
-    with open(path) as f:
-        return json.load(f)
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{path!r} is damaged ({exc}); restore it or start the run again.") from None
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{path!r} is damaged (not a JSON object); restore it or start the run again.")
+    return saved
 
 
 def resolve_resume(resume: str) -> tuple[str, str | None]:
@@ -195,4 +281,4 @@ def resolve_resume(resume: str) -> tuple[str, str | None]:
     return path, latest_checkpoint(path)
 
 
-__all__ = ["ALGOS", "TrainConfig", "resolve_resume", "saved_config"]
+__all__ = ["ALGOS", "RESUMABLE_CHANGES", "TrainConfig", "check_resume_config", "resolve_resume", "saved_config"]

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import gymnasium as gym
 import torch
 
 from lmgym.agents.ppo.checkpoint import read_checkpoint_state
@@ -24,7 +24,7 @@ from lmgym.agents.ppo.reference import ReferenceModel
 from lmgym.agents.ppo.rollout import SamplingConfig
 from lmgym.agents.ppo.sft import build_sft_data, run_sft
 from lmgym.agents.ppo.trainer import PPOTrainer
-from lmgym.agents.train.config import TrainConfig, resolve_resume
+from lmgym.agents.train.config import TrainConfig, check_resume_config, resolve_resume, saved_config
 from lmgym.agents.train.evaluation import evaluate_policy, task_metric_scorer
 from lmgym.agents.train.metrics import (
     CURVE_PNG,
@@ -37,6 +37,7 @@ from lmgym.agents.train.metrics import (
 )
 from lmgym.atomic import atomic_path, write_atomic
 from lmgym.errors import CheckpointError, ConfigError, MissingDependencyError
+from lmgym.validation import make_checked_env
 
 REFERENCE_DIR = "reference"
 POLICY_DIR = "policy"
@@ -64,18 +65,11 @@ def make_envs(config: TrainConfig, num_envs: int) -> Any:
     """A lockstep vector env of ``config.env`` with the config's env kwargs and scorer."""
     kwargs = dict(config.env_kwargs)
     if config.scorer is not None:
-        scorer: Any = config.scorer
-        if scorer.lstrip().startswith("{"):
-            scorer = json.loads(scorer)
-        kwargs["scorer"] = scorer
+        kwargs["scorer"] = config.scorer_spec()
     # A model folder that ships its tokenizer (e.g. one saved by lmgym) brings it to the env.
     if "tokenizer" not in kwargs and os.path.isfile(os.path.join(config.model, "tokenizer_config.json")):
         kwargs["tokenizer"] = config.model
-    try:
-        return gym.make_vec(config.env, num_envs=num_envs, vectorization_mode="vector_entry_point",
-                            autoreset_mode="disabled", **kwargs)
-    except gym.error.Error as exc:
-        raise ConfigError(f"Cannot make env {config.env!r}: {exc} (see `lmgym list`).") from exc
+    return make_checked_env(config.env, num_envs=num_envs, autoreset_mode="disabled", **kwargs)
 
 
 def default_run_name(config: TrainConfig) -> str:
@@ -176,8 +170,35 @@ class Run:
         return tqdm(disable=not (self.config.progress and self.main), dynamic_ncols=True, **kwargs)
 
 
+def check_run_folder(config: TrainConfig) -> tuple[str, str | None]:
+    """``(run_dir, checkpoint or None)`` of the run, after every check of the run-folder contract; writes nothing.
+
+    A new run never writes into an existing folder (unless ``overwrite``). A resumed run's settings must match
+    the saved ones (see :data:`RESUMABLE_CHANGES`) and its checkpoint must read back intact.
+
+    Raises:
+        ConfigError: the new run's folder exists. CheckpointError: a bad resume target or changed settings.
+    """
+    if not config.resume:
+        run_dir = os.path.abspath(os.path.join(config.output_dir, config.name or default_run_name(config)))
+        if os.path.exists(run_dir) and not config.overwrite and (not os.path.isdir(run_dir) or os.listdir(run_dir)):
+            raise ConfigError(f"The run folder {run_dir} already exists. Continue that run with --resume {run_dir}, "
+                              "or start a new one with --name NEW_NAME (or replace it with --overwrite).")
+        return run_dir, None
+    run_dir, checkpoint = resolve_resume(config.resume)
+    check_resume_config(config, saved_config(run_dir))
+    if checkpoint is not None:
+        state = read_checkpoint_state(checkpoint)  # fail fast on a damaged checkpoint
+        check_resume_config(config, state["config"])
+    return run_dir, checkpoint
+
+
 def set_up(config: TrainConfig) -> Run:
-    """Validate the config, start accelerate, create (or find, on resume) the run folder, build the envs."""
+    """Validate the config, start accelerate, build the envs, then create (or find, on resume) the run folder.
+
+    Everything that can fail on bad input runs before the first write, so a failed start leaves no folder
+    behind and a refused resume leaves the run as it was.
+    """
     config.validate()
     start_time = time.perf_counter()
     from transformers.utils import logging as hf_logging
@@ -185,19 +206,19 @@ def set_up(config: TrainConfig) -> Run:
     hf_logging.disable_progress_bar()  # save/load shard bars would clutter the training output
     accelerator = make_accelerator(config)
     torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // accelerator.num_processes))
-    checkpoint = None
-    if config.resume:
-        run_dir, checkpoint = resolve_resume(config.resume)
-    else:
-        run_dir = os.path.abspath(os.path.join(config.output_dir, config.name or default_run_name(config)))
-    if checkpoint is not None:
-        read_checkpoint_state(checkpoint)  # fail fast on a damaged checkpoint
+    run_dir, checkpoint = check_run_folder(config)
+    envs = make_envs(config, config.num_envs)
+    accelerator.wait_for_everyone()  # every process has checked the run before the main one writes
     if accelerator.is_main_process:
+        if config.overwrite and not config.resume and os.path.exists(run_dir):
+            if os.path.isdir(run_dir):
+                shutil.rmtree(run_dir)
+            else:
+                os.remove(run_dir)
         os.makedirs(run_dir, exist_ok=True)
         write_atomic(os.path.join(run_dir, "config.json"), json.dumps(asdict(config), indent=1))
     accelerator.wait_for_everyone()
     logger = MetricsLogger(run_dir, tensorboard=config.tensorboard, enabled=accelerator.is_main_process)
-    envs = make_envs(config, config.num_envs)
     # The evaluation env shares the task, tokenizer and scorer of the training env's prototype.
     eval_envs = type(envs.unwrapped)(num_envs=config.eval_batch_size, autoreset_mode="disabled", env=envs.env)
     # The task metric: the env's own scorer unless the reward scorer was overridden (then the default).
@@ -214,12 +235,20 @@ def warm_start(run: Run) -> PolicyWithValue:
     cfg, accelerator = run.config, run.accelerator
     ref_dir = os.path.join(run.run_dir, REFERENCE_DIR)
     resumed = cfg.resume is not None and os.path.isdir(ref_dir) and run.do_ppo
-    policy = build_policy(ref_dir if resumed else cfg.model, run.proto.tokenizer, run.max_positions,
-                          n_layer=cfg.n_layer, n_embd=cfg.n_embd, n_head=cfg.n_head, seed=cfg.seed)
+    try:
+        policy = build_policy(ref_dir if resumed else cfg.model, run.proto.tokenizer, run.max_positions,
+                              n_layer=cfg.n_layer, n_embd=cfg.n_embd, n_head=cfg.n_head, seed=cfg.seed)
+    except (OSError, ValueError, RuntimeError) as exc:
+        if not resumed:
+            raise
+        raise CheckpointError(f"The run's reference model {ref_dir!r} cannot be loaded ({exc}); start the run "
+                              "again.") from exc
     policy.to(accelerator.device)
     if resumed:
         return policy
     if run.do_sft:
+        if cfg.resume:  # SFT has no checkpoints: a resumed run redoes it, so its old records go
+            run.logger.truncate("sft", 0)
         data = build_sft_data(run.proto, "train", cfg.sft_max_examples)
         optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.sft_learning_rate, weight_decay=0.0)
         model, optimizer = accelerator.prepare(policy, optimizer)
@@ -331,7 +360,10 @@ def _frozen_reference(ref_dir: str, policy: PolicyWithValue) -> torch.nn.Module:
     """The reference LM: the saved start-of-PPO policy (exactly what a resumed run must use)."""
     if not os.path.isdir(ref_dir):
         raise CheckpointError(f"The run's reference model {ref_dir!r} is missing; cannot compute the KL penalty.")
-    ref = ReferenceModel.from_pretrained(policy, ref_dir)
+    try:
+        ref = ReferenceModel.from_pretrained(policy, ref_dir)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"The run's reference model {ref_dir!r} cannot be loaded ({exc}).") from exc
     return ref.model
 
 
