@@ -10,13 +10,18 @@ Each value is the reference library's own sentence-level number for one completi
   handles several references itself (BLEU clips n-gram counts against all of them, chrF keeps
   the best reference, TER divides the fewest edits by the mean reference length).
 
-The library objects are built on first use and dropped when pickled, so these scorers are cheap
-to copy into worker processes.
+ROUGE is computed by :class:`lmgym.scorers.rouge.RougeCalculator` (rouge-score's tokenizer and
+formulas on memoised token ids, a bit-parallel LCS); the sacrebleu scorers keep each distinct
+reference set's n-gram statistics (sacrebleu's own ``_extract_reference_info``) and score a
+completion with sacrebleu's own segment statistics, so neither re-reads a reference it has seen.
+Both give the libraries' numbers (``tests/test_scorers_rouge_fast.py``).
+
+The computing objects are built on first use and dropped when pickled, so these scorers are
+cheap to copy into worker processes.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,13 +66,6 @@ class _LazyLibraryScorer(Scorer):
         return state
 
 
-class _CachedStemmer:
-    """Wrap a stemmer so each distinct word is stemmed once (the library's stemmer is pure)."""
-
-    def __init__(self, stemmer: Any) -> None:
-        self.stem = functools.lru_cache(maxsize=65536)(stemmer.stem)
-
-
 class RougeScore(_LazyLibraryScorer):
     """ROUGE F-measure of one ROUGE type, best over references (base of the ``rouge*`` scorers).
 
@@ -79,7 +77,9 @@ class RougeScore(_LazyLibraryScorer):
     Note:
         rouge-score's default tokenizer lowercases and keeps only ``[a-z0-9]`` runs, so text
         without ASCII letters or digits (e.g. Chinese) scores 0. ``rougeLsum`` splits
-        summaries into sentences on newlines; without newlines it equals ``rougeL``.
+        summaries into sentences on newlines; without newlines it equals ``rougeL``. The
+        numbers are rouge-score's, computed by :class:`~lmgym.scorers.rouge.RougeCalculator`
+        from each distinct text's memoised tokens with a bit-parallel LCS.
     """
 
     library = "rouge-score"
@@ -95,24 +95,19 @@ class RougeScore(_LazyLibraryScorer):
         return [self.rouge_type]
 
     def _build(self) -> Any:
-        from rouge_score import rouge_scorer, tokenizers
+        from lmgym.scorers.rouge import RougeCalculator
 
-        tokenizer = tokenizers.DefaultTokenizer(use_stemmer=self.use_stemmer)
-        if tokenizer._stemmer is not None:
-            # Same tokens as rouge-score's own; stemming each distinct word once makes batches of
-            # completions over a closed vocabulary ~2.5x faster (stemming is most of ROUGE's cost).
-            tokenizer._stemmer = _CachedStemmer(tokenizer._stemmer)
-        return rouge_scorer.RougeScorer(self._types(), tokenizer=tokenizer)
+        return RougeCalculator(use_stemmer=self.use_stemmer)
 
     def __call__(self, prompts, completions, references=None, **meta):
         rouge = self.impl
         types = self._types()
+        k = len(types)
         out = []
         for i, completion in enumerate(completions):
             best = 0.0
             for ref in references_of(self.name, references, i):
-                scores = rouge.score(ref, completion)
-                best = max(best, sum(scores[t].fmeasure for t in types) / len(types))
+                best = max(best, sum(rouge.fmeasures(ref, completion, types)) / k)
             out.append(best)
         return out
 
@@ -161,6 +156,47 @@ class RougeMean(RougeScore):
         return ["rouge1", "rouge2", "rougeL"]
 
 
+class SentenceMetric:
+    """A sacrebleu metric's sentence score that extracts each distinct reference set's statistics once.
+
+    ``score(h, refs)`` equals ``metric.sentence_score(h, refs).score``: it runs the same steps
+    as sacrebleu's ``sentence_score`` (``_preprocess_segment``, ``_extract_reference_info``,
+    ``_compute_segment_statistics``, ``_aggregate_and_compute``), keeping the reference
+    information, which in RL is asked for again and again, under the tuple of references.
+
+    Args:
+        metric: a ``sacrebleu.metrics`` ``BLEU``, ``CHRF`` or ``TER`` object.
+        maxsize: the most reference sets kept; the memo is emptied when it is full.
+    """
+
+    def __init__(self, metric: Any, maxsize: int = 65_536) -> None:
+        self.metric = metric
+        self.maxsize = int(maxsize)
+        self._references: dict[tuple[str, ...], Any] = {}
+
+    def score(self, hypothesis: str, references: Sequence[str]) -> float:
+        """sacrebleu's sentence-level score (0-100) of ``hypothesis`` against ``references``."""
+        metric = self.metric
+        metric._check_sentence_score_args(hypothesis, references)
+        key = tuple(references)
+        info = self._references.get(key)
+        if info is None:
+            if len(self._references) >= self.maxsize:
+                self._references.clear()
+            lines = [metric._preprocess_segment(x) for x in key if x is not None]
+            info = self._references[key] = self.reference_info(lines)
+        stats = self.segment_statistics(metric._preprocess_segment(hypothesis), info)
+        return metric._aggregate_and_compute([stats]).score
+
+    def reference_info(self, lines: list[str]) -> Any:
+        """What is kept per reference set: sacrebleu's ``_extract_reference_info``."""
+        return self.metric._extract_reference_info(lines)
+
+    def segment_statistics(self, hypothesis: str, info: Any) -> list:
+        """Match statistics of a preprocessed hypothesis: sacrebleu's ``_compute_segment_statistics``."""
+        return self.metric._compute_segment_statistics(hypothesis, info)
+
+
 class _SacreBleuScore(_LazyLibraryScorer):
     """A sacrebleu sentence-level metric divided by 100."""
 
@@ -170,11 +206,16 @@ class _SacreBleuScore(_LazyLibraryScorer):
         self.options = options
         self.impl  # noqa: B018  (fail now, not at the first episode end, on a bad option)
 
+    def _metric(self) -> Any:
+        raise NotImplementedError
+
+    def _build(self) -> SentenceMetric:
+        return SentenceMetric(self._metric())
+
     def __call__(self, prompts, completions, references=None, **meta):
         metric = self.impl
         values = [
-            metric.sentence_score(c, references_of(self.name, references, i)).score / 100.0
-            for i, c in enumerate(completions)
+            metric.score(c, references_of(self.name, references, i)) / 100.0 for i, c in enumerate(completions)
         ]
         hi = self.range[1]
         # sacrebleu's BLEU can return 100.00000000000004 for a perfect match: keep the documented range.
@@ -195,7 +236,7 @@ class Bleu(_SacreBleuScore):
         options.setdefault("effective_order", True)
         super().__init__(**options)
 
-    def _build(self) -> Any:
+    def _metric(self) -> Any:
         from sacrebleu.metrics import BLEU
 
         return BLEU(**self.options)
@@ -210,7 +251,7 @@ class Chrf(_SacreBleuScore):
 
     name = "chrf"
 
-    def _build(self) -> Any:
+    def _metric(self) -> Any:
         from sacrebleu.metrics import CHRF
 
         return CHRF(**self.options)
@@ -229,7 +270,7 @@ class Ter(_SacreBleuScore):
     higher_is_better = False
     range = (0.0, float("inf"))
 
-    def _build(self) -> Any:
+    def _metric(self) -> Any:
         from sacrebleu.metrics import TER
 
         return TER(**self.options)

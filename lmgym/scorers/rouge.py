@@ -1,0 +1,250 @@
+"""ROUGE F-measures computed as ``rouge-score`` computes them, from memoised token ids.
+
+``rouge_score.rouge_scorer.RougeScorer`` re-tokenises and re-stems both texts on every call and
+finds the longest common subsequence (LCS) with a pure-Python table of ``len(a) * len(b)`` cells.
+In RL the references are the same few texts over and over, so :class:`RougeCalculator`
+
+1. tokenises each distinct text once, the way rouge-score's tokenizer does, with its regular
+   expressions and Porter stemmer (each distinct word stemmed once), and keeps the tokens as
+   integer ids, their n-gram counts and their LCS match masks;
+2. counts n-gram overlaps on those ids with rouge-score's formulas, in its order of operations;
+3. finds LCS lengths with the bit-parallel algorithm (Allison & Dix 1986, Hyyrö 2004): one pass
+   over the prediction with Python integers as bit vectors, about ``len(b)`` big-integer
+   operations instead of ``len(a) * len(b)`` table cells.
+
+ROUGE-Lsum needs the LCS itself (its union over sentences), so it builds rouge-score's table,
+one row per NumPy operation, and backtracks it with rouge-score's tie-breaking.
+
+Every value equals rouge-score's to 1e-9 (``tests/test_scorers_rouge_fast.py`` checks thousands
+of random and real texts; in practice they are bit-identical).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+_ROUGE_N = re.compile(r"rouge([0-9])$")
+
+
+def fmeasure(precision: float, recall: float) -> float:
+    """rouge-score's F1 of a precision and a recall (0 when both are 0)."""
+    if precision + recall > 0:
+        return 2 * precision * recall / (precision + recall)
+    return 0.0
+
+
+def lcs_length(masks: dict[int, int], m: int, seq: Sequence[int]) -> int:
+    """Length of the LCS of a length-``m`` sequence ``a`` (given as ``masks``) and ``seq``.
+
+    Args:
+        masks: for each id in ``a``, the integer whose bit ``i`` is set where ``a[i]`` is that id.
+        m: ``len(a)``.
+        seq: the other sequence.
+
+    Bit ``i`` of ``v`` is 0 where row ``i`` of the LCS table steps up; the LCS length is the
+    number of zero bits after the last column. A token absent from ``a`` leaves ``v`` as it is.
+    """
+    full = (1 << m) - 1
+    v = full
+    get = masks.get
+    for c in seq:
+        match = get(c)
+        if match:
+            u = v & match
+            v = ((v + u) | (v - u)) & full
+    return m - bin(v).count("1")
+
+
+def lcs_table(ref: Sequence[int], can: Sequence[int]) -> np.ndarray:
+    """rouge-score's LCS table, ``(len(ref) + 1, len(can) + 1)``, one NumPy row at a time.
+
+    Cell ``[i, j]`` is the LCS length of ``ref[:i]`` and ``can[:j]``. Row ``i`` is the running
+    maximum of ``table[i-1, j-1] + 1`` where ``ref[i-1] == can[j-1]`` and ``table[i-1, j]``
+    elsewhere (a row grows by at most one over the row above, so this equals the usual recurrence).
+    """
+    table = np.zeros((len(ref) + 1, len(can) + 1), dtype=np.int64)
+    can_arr = np.asarray(can, dtype=np.int64)
+    for i, r in enumerate(ref, start=1):
+        prev = table[i - 1]
+        step = prev.copy()
+        step[1:] = np.where(can_arr == r, prev[:-1] + 1, prev[1:])
+        np.maximum.accumulate(step, out=table[i])
+    return table
+
+
+def lcs_indices(ref: Sequence[int], can: Sequence[int]) -> list[int]:
+    """Indices into ``ref`` of one LCS of ``ref`` and ``can``: the one rouge-score's backtrack reads."""
+    t = lcs_table(ref, can).tolist()
+    i, j, out = len(ref), len(can), []
+    while i > 0 and j > 0:
+        if ref[i - 1] == can[j - 1]:
+            out.append(i - 1)
+            i -= 1
+            j -= 1
+        elif t[i][j - 1] > t[i - 1][j]:
+            j -= 1
+        else:
+            i -= 1
+    out.reverse()
+    return out
+
+
+class _Text:
+    """One text's token ids and what is derived from them on first use (n-grams, LCS masks)."""
+
+    __slots__ = ("_masks", "_ngrams", "ids", "sentences")
+
+    def __init__(self, ids: tuple[int, ...]) -> None:
+        self.ids = ids
+        self._ngrams: dict[int, Counter] = {}
+        self._masks: dict[int, int] | None = None
+        self.sentences: list[tuple[int, ...]] | None = None
+
+    def ngrams(self, n: int) -> Counter:
+        """Counts of the text's n-grams (tuples of ids), like rouge-score's ``_create_ngrams``."""
+        counts = self._ngrams.get(n)
+        if counts is None:
+            ids = self.ids
+            counts = Counter(ids) if n == 1 else Counter(zip(*(ids[k:] for k in range(n))))
+            self._ngrams[n] = counts
+        return counts
+
+    @property
+    def masks(self) -> dict[int, int]:
+        """For each id, the bit mask of its positions (the LCS's match vectors)."""
+        if self._masks is None:
+            masks: dict[int, int] = {}
+            for i, c in enumerate(self.ids):
+                masks[c] = masks.get(c, 0) | (1 << i)
+            self._masks = masks
+        return self._masks
+
+
+class RougeCalculator:
+    """ROUGE F-measures of (target, prediction) pairs, equal to ``rouge-score``'s, with memoised texts.
+
+    Tokens are rouge-score's ``tokenize.tokenize(text, stemmer)``: the text lowercased, runs of
+    characters other than ``[a-z0-9]`` replaced by a space (the library's own regular
+    expression), split, words longer than 3 letters Porter-stemmed (the library's stemmer) and
+    tokens not matching ``^[a-z0-9]+$`` dropped. The per-word steps run once per distinct
+    word, the rest once per distinct text.
+
+    Args:
+        use_stemmer: as ``RougeScorer(use_stemmer=...)``: Porter-stem words longer than 3 letters.
+        maxsize: the most texts kept; all memos are emptied when it is full (references come
+            back on their next use, at the cost of one tokenisation).
+
+    Example:
+        >>> calc = RougeCalculator()
+        >>> calc.fmeasures("the cat sat", "the cats sat down", ["rouge1", "rouge2", "rougeL"])
+        [0.8571428571428571, 0.8, 0.8571428571428571]
+    """
+
+    def __init__(self, use_stemmer: bool = True, maxsize: int = 65_536) -> None:
+        from rouge_score import tokenize, tokenizers
+
+        self._stemmer = tokenizers.DefaultTokenizer(use_stemmer=use_stemmer)._stemmer
+        self._non_alphanum = tokenize.NON_ALPHANUM_RE
+        self._valid = tokenize.VALID_TOKEN_RE
+        self.maxsize = int(maxsize)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._texts: dict[str, _Text] = {}
+        self._word_ids: dict[str, int] = {}  # raw word -> token id, or -1 for a dropped token
+        self._ids: dict[str, int] = {}  # token (stemmed) -> id
+
+    def _word_id(self, word: str) -> int:
+        token = self._stemmer.stem(word) if self._stemmer is not None and len(word) > 3 else word
+        i = self._ids.setdefault(token, len(self._ids)) if self._valid.match(token) else -1
+        self._word_ids[word] = i
+        return i
+
+    def token_ids(self, text: str) -> tuple[int, ...]:
+        """rouge-score's tokens of ``text``, as ids (equal tokens, equal ids)."""
+        words = self._non_alphanum.sub(" ", text.lower()).split()
+        ids = list(map(self._word_ids.get, words))
+        if None in ids:
+            ids = [self._word_id(w) if i is None else i for w, i in zip(words, ids)]
+        return tuple(filter((-1).__ne__, ids)) if -1 in ids else tuple(ids)
+
+    def text(self, text: str) -> _Text:
+        """The memoised tokens (as ids) of ``text``."""
+        entry = self._texts.get(text)
+        if entry is None:
+            entry = self._texts[text] = _Text(self.token_ids(text))
+        return entry
+
+    def _sentences(self, entry: _Text, text: str) -> list[tuple[int, ...]]:
+        if entry.sentences is None:  # rouge-score: newline-separated, empty strings dropped
+            entry.sentences = [self.token_ids(s) for s in text.split("\n") if len(s)]
+        return entry.sentences
+
+    def fmeasures(self, target: str, prediction: str, rouge_types: Sequence[str]) -> list[float]:
+        """F-measures of ``rouge_types`` (``rouge1`` .. ``rouge9``, ``rougeL``, ``rougeLsum``) of one pair."""
+        if len(self._texts) >= self.maxsize or len(self._word_ids) >= 4 * self.maxsize:
+            self._reset()  # between pairs, so both texts' ids come from one mapping
+        t, p = self.text(target), self.text(prediction)
+        out = []
+        for rouge_type in rouge_types:
+            if rouge_type == "rougeL":
+                out.append(_score_lcs(t, p))
+            elif rouge_type == "rougeLsum":
+                out.append(summary_level_lcs(self._sentences(t, target), self._sentences(p, prediction)))
+            else:
+                match = _ROUGE_N.match(rouge_type)
+                if match is None or int(match.group(1)) <= 0:
+                    raise ValueError(f"Invalid rouge type: {rouge_type!r}")
+                n = int(match.group(1))
+                out.append(_score_ngrams(t.ngrams(n), p.ngrams(n)))
+        return out
+
+
+def _score_ngrams(target: Counter, prediction: Counter) -> float:
+    """rouge-score's ``_score_ngrams`` F-measure (same integers, same float operations)."""
+    inter = 0
+    small, large = (target, prediction) if len(target) <= len(prediction) else (prediction, target)
+    for ngram, count in small.items():  # the overlap is symmetric: walk the smaller side
+        other = large.get(ngram, 0)
+        inter += count if count < other else other
+    precision = inter / max(prediction.total(), 1)
+    recall = inter / max(target.total(), 1)
+    return fmeasure(precision, recall)
+
+
+def _score_lcs(target: _Text, prediction: _Text) -> float:
+    """rouge-score's ``_score_lcs`` F-measure."""
+    m, n = len(target.ids), len(prediction.ids)
+    if not m or not n:
+        return 0.0
+    lcs = lcs_length(target.masks, m, prediction.ids)  # the target's masks are memoised with it
+    return fmeasure(lcs / n, lcs / m)
+
+
+def summary_level_lcs(ref_sents: list[tuple[int, ...]], can_sents: list[tuple[int, ...]]) -> float:
+    """rouge-score's ``_summary_level_lcs`` F-measure (ROUGE-Lsum) of tokenised sentences."""
+    if not ref_sents or not can_sents:
+        return 0.0
+    m = sum(map(len, ref_sents))
+    n = sum(map(len, can_sents))
+    if not n or not m:
+        return 0.0
+    counts_r: Counter = Counter()
+    counts_c: Counter = Counter()
+    for s in ref_sents:
+        counts_r.update(s)
+    for s in can_sents:
+        counts_c.update(s)
+    hits = 0
+    for r in ref_sents:
+        union = sorted(set().union(*(lcs_indices(r, c) for c in can_sents)))
+        for tok in (r[i] for i in union):  # each token counts at most as often as both texts have it
+            if counts_c[tok] > 0 and counts_r[tok] > 0:
+                hits += 1
+                counts_c[tok] -= 1
+                counts_r[tok] -= 1
+    return fmeasure(hits / n, hits / m)
