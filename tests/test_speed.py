@@ -86,7 +86,8 @@ def test_token_counts_and_ratios_consistent(tiny):
 def test_env_section_runs_the_same_episodes(tiny):
     res, _ = tiny
     d = res["sections"]["d"]
-    assert set(d) == {"summarize", "summarize_machinery", "copy", "copy_machinery"}
+    keys = {"summarize", "copy", "translate", "review", "keywords"}
+    assert set(d) == keys | {f"{k}_machinery" for k in keys}
     for run in d.values():
         # Same seeds and actions: both vector envs play exactly the same episodes.
         assert run["native"]["episodes"] == run["sync"]["episodes"] > 0
@@ -94,6 +95,8 @@ def test_env_section_runs_the_same_episodes(tiny):
         assert run["ratio"] == pytest.approx(run["native"]["steps_per_s"] / run["sync"]["steps_per_s"])
     assert d["summarize"]["scorer"] == "rouge" and d["summarize_machinery"]["scorer"] == "length"
     assert res["ratios"]["d_native_over_sync"] == d["summarize"]["ratio"]
+    assert d["translate"]["scorer"] == "chrf" and "sentiment" in d["review"]["scorer"]
+    assert res["ratios"]["d_keywords_native_over_sync"] == d["keywords"]["ratio"]
 
 
 def test_memory_lora_shares_weights(tiny):

@@ -9,7 +9,8 @@
 - **b** PPO's rollout as PPO runs it: lockstep vector env + :func:`~lmgym.agents.ppo.rollout.collect_rollout`
   (KV cache, sampling, values, log-probs) + :meth:`ReferenceModel.logprobs` (one teacher-forced pass);
 - **c** a per-token full recompute through the env (no cache: every step re-reads prompt + response);
-- **d** env-only steps/s: native ``BatchedTokenEnv`` vs ``SyncVectorEnv``, the same random non-EOS actions;
+- **d** env-only steps/s: native ``BatchedTokenEnv`` vs ``SyncVectorEnv``, the same random non-EOS actions, for
+  ``env``, Copy, Translate, PositiveReview and Keywords with their default scorers, then with ``length``;
 - **e** tensor bytes (and CUDA peak) of policy + value + reference: full copy vs LoRA adapters disabled;
 - **f** one PPO update (:meth:`PPOTrainer.update`: ``epochs x minibatches`` steps) on the rollout of b.
 
@@ -259,6 +260,10 @@ def run_recompute(s: Setup) -> dict[str, Any]:
 
 
 # ---- d: env-only --------------------------------------------------------------------------------------------
+# Section d's other text tasks (key, env name): chrF and weighted-sum default scorers.
+D_TEXT_TASKS = (("translate", "Translate"), ("review", "PositiveReview"), ("keywords", "Keywords"))
+
+
 def run_env(env_id: str, num_envs: int, steps: int, seed: int, **env_kwargs: Any) -> dict[str, Any]:
     """Section d: slot-steps/s of the native vector env vs ``SyncVectorEnv`` (both autoreset on the next step).
 
@@ -398,7 +403,9 @@ def _run(cfg: SpeedConfig, command: str, log: Callable[[str], None], t_start: fl
         f"({cfg.dtype}, torch threads: {cfg.threads}); sections {' '.join(cfg.sections)}")
     if "d" in want:  # each env as shipped, then with a cheap scorer: the env machinery alone
         for key, env_id, kw in (("summarize", cfg.env, {**cfg.env_kwargs, "max_prompt_tokens": P, "max_new_tokens": R}),
-                                ("copy", "lmgym/Copy-v0", {})):  # Copy: short episodes, scoring-heavy
+                                ("copy", "lmgym/Copy-v0", {}),  # Copy: short episodes, scoring-heavy
+                                # the other text tasks with their default scorers and sizes
+                                *((k, f"lmgym/{name}-v0", {}) for k, name in D_TEXT_TASKS)):
             sec.setdefault("d", {})[key] = run_env(env_id, N, cfg.env_steps, cfg.seed, **kw)
             sec["d"][f"{key}_machinery"] = run_env(env_id, N, cfg.env_steps, cfg.seed, **{**kw, "scorer": "length"})
     if want & {"a", "b", "e", "f"}:
