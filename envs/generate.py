@@ -110,7 +110,7 @@ class PositiveReviewEnv(FluencyRewardEnv):
       demonstrations written with the imperfect writers' habit (see Version History).
     - ``prompt_words`` (8): with a dataset, how many opening words form the prompt.
     - ``corpus_seed`` (0), ``dataset``, ``dataset_config``, ``columns`` (``{"text": ...}``),
-      ``max_examples``, ``normalize``, ``tokenizer_kind``, ``max_vocab``: as in
+      ``max_examples``, ``normalize``, ``tokenizer_kind``, ``max_vocab``, ``lossless``: as in
       :class:`~lmgym.envs.summarize.SummarizeEnv`.
     - Every :class:`~lmgym.token_env.TokenEnv` argument: ``tokenizer``, ``scorer``, ``split``,
       ``max_prompt_tokens``, ``max_new_tokens``, ``render_mode``.
@@ -138,6 +138,11 @@ class PositiveReviewEnv(FluencyRewardEnv):
       :mod:`lmgym.envs.demonstrations`): an IMDB-style mixed corpus: 60% of the demonstrations continue
       negatively or with mixed feelings. SFT imitates them, so the SFT policy makes the habit's mistake
       and RL on the reward has a clear gap to close.
+    - v1 (lossless data path): with ``dataset=``, the tokenizer built from the data is byte-level BPE
+      (v0: word-level, which maps unseen words to ``<unk>``, so the reference often cannot be
+      written), the text is kept as written (v0: lowercased, punctuation split) and
+      ``max_new_tokens`` comes from the reference lengths (v0: the fixed default). The oracle
+      scores >= 0.99 on real local data with default kwargs. Built-in corpus episodes are unchanged.
     """
 
     default_max_new_tokens: ClassVar[int] = 24
@@ -196,7 +201,7 @@ class KeywordsEnv(FluencyRewardEnv):
     - ``demo_error_rate`` (0.0 for v0, 0.6 for v1): built-in corpus only; the fraction of warm-start
       demonstrations written with the imperfect writers' habit (see Version History).
     - ``corpus_seed`` (0), ``dataset``, ``dataset_config``, ``columns`` (``{"keywords": ...,
-      "target": ...}``), ``max_examples``, ``normalize``, ``tokenizer_kind``, ``max_vocab``: as
+      "target": ...}``), ``max_examples``, ``normalize``, ``tokenizer_kind``, ``max_vocab``, ``lossless``: as
       in :class:`~lmgym.envs.summarize.SummarizeEnv`.
     - Every :class:`~lmgym.token_env.TokenEnv` argument: ``tokenizer``, ``scorer``, ``split``,
       ``max_prompt_tokens``, ``max_new_tokens``, ``render_mode``.
@@ -219,6 +224,11 @@ class KeywordsEnv(FluencyRewardEnv):
       :mod:`lmgym.envs.demonstrations`): careless writers: 60% of the demonstrations leave out the place
       phrase, so the place concept is missing. SFT imitates them, so the SFT policy makes the habit's
       mistake and RL on the reward has a clear gap to close.
+    - v1 (lossless data path): with ``dataset=``, the tokenizer built from the data is byte-level BPE
+      (v0: word-level, which maps unseen words to ``<unk>``, so the reference often cannot be
+      written), the text is kept as written (v0: lowercased, punctuation split) and
+      ``max_new_tokens`` comes from the reference lengths (v0: the fixed default). The oracle
+      scores >= 0.99 on real local data with default kwargs. Built-in corpus episodes are unchanged.
     """
 
     default_max_new_tokens: ClassVar[int] = 20

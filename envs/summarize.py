@@ -67,9 +67,15 @@ class SummarizeEnv(TextTaskEnv):
       :func:`lmgym.datasets.load_task`. Sources are cut to 400 words.
     - ``dataset_config``, ``columns`` (e.g. ``{"source": "body", "target": "tldr"}``),
       ``max_examples`` (per split), ``normalize`` (lowercase and split punctuation; default: when
-      the tokenizer is built from the data).
-    - ``tokenizer_kind`` (``"word"`` or ``"bpe"``) and ``max_vocab``: the tokenizer built from a
-      dataset when ``tokenizer`` is not given (cached on disk by a hash of the data).
+      the tokenizer is a ``"word"`` or ``"bpe"`` one built from the data).
+    - ``tokenizer_kind`` (``"byte_bpe"`` for v1, ``"word"`` for v0; or ``"bpe"``) and ``max_vocab``:
+      the tokenizer built from a dataset when ``tokenizer`` is not given (cached on disk by a hash
+      of the data); see :mod:`lmgym.data_tokenizer`.
+    - ``lossless`` (``False`` for v0, ``True`` for v1): the defaults of the data path. ``True``:
+      byte-level BPE (every text can be written and decodes back exactly), text kept as written,
+      and ``max_new_tokens`` from the data (99th percentile of the reference lengths in tokens,
+      plus EOS, at most 256; a ``ReferenceCutWarning`` names how many references it cuts). The
+      built-in corpus ignores it. See :mod:`lmgym.envs.text_task_env`.
     - Every :class:`~lmgym.token_env.TokenEnv` argument: ``tokenizer``, ``scorer``, ``split``,
       ``max_prompt_tokens``, ``max_new_tokens``, ``render_mode``.
 
@@ -93,6 +99,11 @@ class SummarizeEnv(TextTaskEnv):
       :mod:`lmgym.envs.demonstrations`): lead-biased annotators: 60% of the demonstrations copy the
       document's first sentence. SFT imitates them, so the SFT policy makes the habit's mistake and RL
       on the reward has a clear gap to close.
+    - v1 (lossless data path): with ``dataset=``, the tokenizer built from the data is byte-level BPE
+      (v0: word-level, which maps unseen words to ``<unk>``, so the reference often cannot be
+      written), the text is kept as written (v0: lowercased, punctuation split) and
+      ``max_new_tokens`` comes from the reference lengths (v0: the fixed default). The oracle
+      scores >= 0.99 on real local data with default kwargs. Built-in corpus episodes are unchanged.
     """
 
     default_scorer: ClassVar[Any] = "rouge"

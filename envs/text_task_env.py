@@ -6,10 +6,24 @@ on a dataset given with ``dataset=`` (a preset, hub id, local file or rows, see
 :mod:`lmgym.datasets`), with a tokenizer given by the user or built from the data. Subclasses
 say which corpus and which kind of dataset task they use; this class owns the switch between
 the two and the dataset keyword arguments, so all four envs take them the same way.
+
+The data path has two sets of defaults, chosen by ``lossless`` (set by the env id):
+
+- ``lossless=False`` (``-v0``): a word-level tokenizer built from the training split (unseen
+  words become ``<unk>``), text lowercased and split into words and punctuation, and the env's
+  fixed ``max_new_tokens``;
+- ``lossless=True`` (``-v1``): a byte-level BPE tokenizer (every text encodes, and decodes back
+  exactly), text kept as written, and ``max_new_tokens`` from the data (the 99th percentile of the
+  reference lengths in tokens, plus one for EOS, at most 256), with a :class:`ReferenceCutWarning`
+  naming how many references that limit cuts. The best answer can always be written.
+
+Options given explicitly (``tokenizer``, ``tokenizer_kind``, ``normalize``, ``max_new_tokens``)
+win over either set of defaults.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -27,6 +41,10 @@ _SHARED_TABLES: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
 
 #: Longest prompt (in tokens) a dataset env uses by default; longer prompts are cut at the end.
 DATASET_MAX_PROMPT_TOKENS = 512
+
+
+class ReferenceCutWarning(UserWarning):
+    """A dataset env's derived ``max_new_tokens`` is shorter than some of its references."""
 
 
 class TextTaskEnv(TokenEnv):
@@ -52,9 +70,10 @@ class TextTaskEnv(TokenEnv):
         dataset_config: str | None = None,
         columns: Mapping[str, str] | None = None,
         max_examples: int | None = None,
-        tokenizer_kind: str = "word",
+        tokenizer_kind: str | None = None,
         max_vocab: int | None = None,
         normalize: bool | None = None,
+        lossless: bool = False,
         demo_error_rate: float = 0.0,
         **kwargs: Any,
     ) -> None:
@@ -80,13 +99,18 @@ class TextTaskEnv(TokenEnv):
             tokenizer = kwargs.get("tokenizer")
             if tokenizer is not None:  # fail on a bad tokenizer before reading any data
                 kwargs["tokenizer"] = load_tokenizer(tokenizer)
+            kind = tokenizer_kind or ("byte_bpe" if lossless else "word")
+            if normalize is None:  # only the lossy kinds need (and produce) normalized text
+                normalize = tokenizer is None and kind != "byte_bpe"
             task = load_task(
                 dataset, self.task_kind, columns=columns, config=dataset_config,
-                max_examples=max_examples, normalize=tokenizer is None if normalize is None else normalize,
+                max_examples=max_examples, normalize=bool(normalize),
                 template=self.template, max_source_words=self.dataset_source_words, **self.dataset_options(),
             )
             if tokenizer is None:
-                kwargs["tokenizer"] = self.data_tokenizer(task, tokenizer_kind, max_vocab)
+                kwargs["tokenizer"] = self.data_tokenizer(task, kind, max_vocab)
+            if lossless and kwargs.get("max_new_tokens") is None:
+                kwargs["max_new_tokens"] = self.data_max_new_tokens(task, kwargs["tokenizer"])
         self._builtin_tokenizer = dataset is None and kwargs.get("tokenizer") is None
         super().__init__(task, **kwargs)
         if self.from_dataset:
@@ -141,6 +165,25 @@ class TextTaskEnv(TokenEnv):
         train = task.examples("train")
         texts = [ex.prompt for ex in train] + [ref for ex in train for ref in ex.references]
         return tokenizer_from_data(texts, kind, max_vocab)
+
+    @staticmethod
+    def data_max_new_tokens(task: Task, tokenizer: Any) -> int:
+        """``max_new_tokens`` from the data: see :func:`lmgym.data_tokenizer.response_token_limit`.
+
+        Counts every reference of every split; warns (:class:`ReferenceCutWarning`) when the limit
+        cuts some of them, naming how many and the value that fits them all.
+        """
+        from lmgym.data_tokenizer import MAX_DERIVED_NEW_TOKENS, RESPONSE_QUANTILE, response_token_limit
+
+        refs = [ref for split in task.splits for ex in task.examples(split) for ref in ex.references]
+        limit, cut, longest = response_token_limit(tokenizer, refs)
+        if cut:
+            warnings.warn(
+                f"max_new_tokens={limit} (the {RESPONSE_QUANTILE:.0%} quantile of the reference lengths in "
+                f"tokens, plus EOS, at most {MAX_DERIVED_NEW_TOKENS}) cuts {cut} of {len(refs)} references of "
+                f"{task.name!r} (the longest has {longest} tokens); pass max_new_tokens={longest + 1} to fit "
+                "them all.", ReferenceCutWarning, stacklevel=2)
+        return limit
 
     @staticmethod
     def train_references(task: Task) -> list[str]:

@@ -64,7 +64,7 @@ class TranslateEnv(TextTaskEnv):
     - ``direction`` (``"en-xx"``): ``"en-xx"`` or ``"xx-en"`` for the built-in corpus; for a
       dataset with a ``translation`` column, the language pair to read (``"de-en"``).
     - ``corpus_seed`` (0), ``dataset``, ``dataset_config``, ``columns``, ``max_examples``,
-      ``normalize``, ``tokenizer_kind``, ``max_vocab``: as in
+      ``normalize``, ``tokenizer_kind``, ``max_vocab``, ``lossless``: as in
       :class:`~lmgym.envs.summarize.SummarizeEnv`.
     - Every :class:`~lmgym.token_env.TokenEnv` argument: ``tokenizer``, ``scorer``, ``split``,
       ``max_prompt_tokens``, ``max_new_tokens``, ``render_mode``.
@@ -89,6 +89,11 @@ class TranslateEnv(TextTaskEnv):
       :mod:`lmgym.envs.demonstrations`): literal translators: 60% of the demonstrations leave out the
       particles the source language lacks (``ka``/``ti`` into xx, articles into English). SFT imitates
       them, so the SFT policy makes the habit's mistake and RL on the reward has a clear gap to close.
+    - v1 (lossless data path): with ``dataset=``, the tokenizer built from the data is byte-level BPE
+      (v0: word-level, which maps unseen words to ``<unk>``, so the reference often cannot be
+      written), the text is kept as written (v0: lowercased, punctuation split) and
+      ``max_new_tokens`` comes from the reference lengths (v0: the fixed default). The oracle
+      scores >= 0.99 on real local data with default kwargs. Built-in corpus episodes are unchanged.
     """
 
     default_scorer: ClassVar[Any] = "chrf"

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from gymnasium.envs.registration import register, registry
 
+#: What the -v1 text envs add to -v0 (see the comment on the -v1 entries below).
+V1_KWARGS: dict = {"demo_error_rate": 0.6, "lossless": True}
+
 ENVS: list[dict] = [
     dict(id="lmgym/Copy-v0", entry_point="lmgym.envs.toy:CopyEnv",
          vector_entry_point="lmgym.envs.toy:CopyVectorEnv"),
@@ -24,14 +27,16 @@ ENVS: list[dict] = [
          vector_entry_point="lmgym.envs.generate:KeywordsVectorEnv"),
     # v1: the same episodes and rewards, warm-start demonstrations from imperfect writers (see the
     # envs' Version History and lmgym.envs.demonstrations). 0.6 is lmgym.envs.demonstrations.V1_ERROR_RATE.
+    # With dataset=, v1 also takes the lossless data path (byte-level BPE, text as written, max_new_tokens
+    # from the references; see lmgym.envs.text_task_env); the built-in corpora ignore lossless.
     dict(id="lmgym/Summarize-v1", entry_point="lmgym.envs.summarize:SummarizeEnv",
-         vector_entry_point="lmgym.envs.summarize:SummarizeVectorEnv", kwargs={"demo_error_rate": 0.6}),
+         vector_entry_point="lmgym.envs.summarize:SummarizeVectorEnv", kwargs=dict(V1_KWARGS)),
     dict(id="lmgym/Translate-v1", entry_point="lmgym.envs.translate:TranslateEnv",
-         vector_entry_point="lmgym.envs.translate:TranslateVectorEnv", kwargs={"demo_error_rate": 0.6}),
+         vector_entry_point="lmgym.envs.translate:TranslateVectorEnv", kwargs=dict(V1_KWARGS)),
     dict(id="lmgym/PositiveReview-v1", entry_point="lmgym.envs.generate:PositiveReviewEnv",
-         vector_entry_point="lmgym.envs.generate:PositiveReviewVectorEnv", kwargs={"demo_error_rate": 0.6}),
+         vector_entry_point="lmgym.envs.generate:PositiveReviewVectorEnv", kwargs=dict(V1_KWARGS)),
     dict(id="lmgym/Keywords-v1", entry_point="lmgym.envs.generate:KeywordsEnv",
-         vector_entry_point="lmgym.envs.generate:KeywordsVectorEnv", kwargs={"demo_error_rate": 0.6}),
+         vector_entry_point="lmgym.envs.generate:KeywordsVectorEnv", kwargs=dict(V1_KWARGS)),
 ]
 
 

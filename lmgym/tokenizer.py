@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from lmgym.errors import TokenizerError
+from lmgym.hub import is_local_path, load_pretrained
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
@@ -61,6 +62,9 @@ def build_word_tokenizer(words: Iterable[str]) -> PreTrainedTokenizerFast:
 def load_tokenizer(spec: Any) -> PreTrainedTokenizerBase:
     """Return a ready tokenizer from a tokenizer object, a local folder or a hub id.
 
+    A hub id (``"someorg/model"``) loads from the Hugging Face cache without the network when it
+    is there, else from the hub (see :mod:`lmgym.hub`).
+
     A tokenizer without a pad token gets its EOS token as pad (the usual fix for GPT-2-style
     tokenizers); one without an EOS token is rejected, since episodes end on EOS.
 
@@ -73,15 +77,16 @@ def load_tokenizer(spec: Any) -> PreTrainedTokenizerBase:
         tokenizer = spec
     elif isinstance(spec, (str, os.PathLike)):
         path = os.fspath(spec)
-        looks_local = os.path.sep in path or path.startswith(".") or os.path.exists(path)
-        if looks_local and not os.path.isdir(path):
+        if is_local_path(path) and not os.path.isdir(path):
             raise TokenizerError(f"Tokenizer folder {path!r} does not exist. Pass an existing folder or a hub id.")
         try:
-            tokenizer = AutoTokenizer.from_pretrained(path)
+            tokenizer = load_pretrained(AutoTokenizer.from_pretrained, path)
         except Exception as exc:  # network, missing files, bad config: all the same to the user
+            reason = str(exc).rstrip(".")
+            where = "the folder" if is_local_path(path) else "the Hugging Face cache ($HF_HUB_CACHE) or the hub"
             raise TokenizerError(
-                f"Could not load tokenizer {path!r}: {exc}. Offline, pass a local folder saved with "
-                "save_pretrained, or a tokenizer object."
+                f"Could not load tokenizer {path!r} from {where}: {type(exc).__name__}: {reason}. Offline, pass a "
+                "local folder saved with save_pretrained, a tokenizer object, or a hub id already in the HF cache."
             ) from exc
     else:
         raise TokenizerError(

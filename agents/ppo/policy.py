@@ -33,6 +33,7 @@ from transformers.modeling_outputs import CausalLMOutputWithCrossAttentions
 from transformers.utils import ModelOutput
 
 from lmgym.errors import CheckpointError, ConfigError, MissingDependencyError
+from lmgym.hub import is_local_path, load_pretrained
 
 VALUE_HEAD_FILE = "value_head.safetensors"
 POLICY_META_FILE = "lmgym_policy.json"
@@ -304,20 +305,29 @@ class PolicyWithValue(nn.Module):
 
 
 def load_lm(spec: str, **kwargs: Any) -> nn.Module:
-    """Load an HF LM from a local folder or hub id, causal or seq2seq as its config says."""
+    """Load an HF LM from a local folder or hub id, causal or seq2seq as its config says.
+
+    A hub id (``"someorg/model"``) loads from the Hugging Face cache without the network when it
+    is there, else from the hub (see :mod:`lmgym.hub`).
+
+    Raises:
+        ConfigError: a missing folder, or a model that cannot be loaded (naming the fix).
+    """
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
-    looks_local = os.path.sep in spec or spec.startswith(".") or os.path.exists(spec)
-    if looks_local and not os.path.isdir(spec):
+    if is_local_path(spec) and not os.path.isdir(spec):
         raise ConfigError(f"Model folder {spec!r} does not exist. Pass an existing folder, a hub id, or 'default'.")
     try:
-        config = AutoConfig.from_pretrained(spec)
+        config = load_pretrained(AutoConfig.from_pretrained, spec)
         auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
-        return auto.from_pretrained(spec, **kwargs)
-    except OSError as exc:
+        return load_pretrained(auto.from_pretrained, spec, **kwargs)
+    except (OSError, ValueError) as exc:  # missing files, not in the cache, offline, unknown architecture
+        reason = str(exc).rstrip(".")
+        where = "the folder" if is_local_path(spec) else "the Hugging Face cache ($HF_HUB_CACHE) or the hub"
         raise ConfigError(
-            f"Could not load model {spec!r}: {exc}. Offline, pass a local folder saved with save_pretrained, "
-            f"or one of {DEFAULT_MODELS} to build a small model from a config."
+            f"Could not load model {spec!r} from {where}: {type(exc).__name__}: {reason}. Offline, pass a local "
+            f"folder saved with save_pretrained, a hub id already in the HF cache, or one of {DEFAULT_MODELS} "
+            "to build a small model from a config."
         ) from exc
 
 
