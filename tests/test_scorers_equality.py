@@ -229,6 +229,28 @@ def test_sacrebleu_scorers_equal_sacrebleu(batch, name, options, library):
     assert len(set(expected)) > (5 if len(expected) < 100 else 30)
 
 
+def test_batched_chrf_edge_batches_equal_sacrebleu():
+    from lmgym.scorers.chrf import batch_chrf_scores
+
+    rng = random.Random(6)
+    many_chars = ["".join(chr(rng.randrange(0x4E00, 0x9FFF)) for _ in range(60)) for _ in range(40)]
+    batches = [
+        (["", " ", ""], [[""], ["", " "], ["a"]]),  # nothing to count
+        (["a", "ab", "abcdefgh"], [["abcdefgh"], ["b"], ["ab", "abcdefgh", "hgfedcba"]]),  # short texts
+        (many_chars[:20], [[t] for t in many_chars[20:]]),  # too many distinct characters: sacrebleu's path
+        (["The Cat", "the cat"], [["the cat", "The Cat"], ["THE CAT"]]),
+    ]
+    for lowercase in (False, True):
+        for whitespace in (False, True):
+            metric = sacrebleu.metrics.CHRF(lowercase=lowercase, whitespace=whitespace)
+            scorer = make_scorer("chrf", lowercase=lowercase, whitespace=whitespace)
+            for completions, references in batches:
+                expected = [metric.sentence_score(c, r).score for c, r in zip(completions, references)]
+                got = scorer(["p"] * len(completions), completions, references)
+                assert got == pytest.approx([min(e / 100, 1.0) for e in expected], abs=1e-9, rel=0)
+    assert batch_chrf_scores(sacrebleu.metrics.CHRF(), many_chars[:20], [[t] for t in many_chars[20:]]) is None
+
+
 def test_sacrebleu_memo_is_bounded_and_checks_types():
     from lmgym.scorers.overlap import SentenceMetric
 

@@ -13,7 +13,8 @@ Each value is the reference library's own sentence-level number for one completi
 ROUGE is computed by :class:`lmgym.scorers.rouge.RougeCalculator` (rouge-score's tokenizer and
 formulas on memoised token ids, a bit-parallel LCS); the sacrebleu scorers keep each distinct
 reference set's n-gram statistics (sacrebleu's own ``_extract_reference_info``) and score a
-completion with sacrebleu's own segment statistics, so neither re-reads a reference it has seen.
+completion with sacrebleu's own segment statistics, so neither re-reads a reference it has seen;
+plain chrF counts a whole batch's character n-grams with NumPy (:mod:`lmgym.scorers.chrf`).
 Both give the libraries' numbers (``tests/test_scorers_rouge_fast.py``).
 
 The computing objects are built on first use and dropped when pickled, so these scorers are
@@ -246,7 +247,8 @@ class Chrf(_SacreBleuScore):
     """Sentence chrF from sacrebleu, divided by 100 (so in [0, 1]).
 
     Defaults of ``sacrebleu.sentence_chrf`` (character 6-grams, beta 2); ``word_order=2`` gives
-    chrF++. Keyword arguments go to ``sacrebleu.metrics.CHRF``.
+    chrF++. Keyword arguments go to ``sacrebleu.metrics.CHRF``. Plain chrF counts a whole batch's
+    character n-grams at once (:func:`lmgym.scorers.chrf.batch_chrf_scores`), with sacrebleu's numbers.
     """
 
     name = "chrf"
@@ -255,6 +257,19 @@ class Chrf(_SacreBleuScore):
         from sacrebleu.metrics import CHRF
 
         return CHRF(**self.options)
+
+    def __call__(self, prompts, completions, references=None, **meta):
+        metric = self.impl.metric
+        refs = [references_of(self.name, references, i) for i in range(len(completions))]
+        if metric.word_order == 0 and all(isinstance(c, str) for c in completions) and all(
+            isinstance(r, str) or r is None for rs in refs for r in rs
+        ):
+            from lmgym.scorers.chrf import batch_chrf_scores
+
+            values = batch_chrf_scores(metric, completions, refs)
+            if values is not None:
+                return [min(max(v / 100.0, 0.0), 1.0) for v in values]
+        return super().__call__(prompts, completions, refs, **meta)
 
 
 class Ter(_SacreBleuScore):
