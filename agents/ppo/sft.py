@@ -1,10 +1,9 @@
 """Supervised fine-tuning (SFT): the warm start before PPO.
 
-Teacher-forced next-token cross-entropy on the task's demonstrations (train split; an example's
-``targets``: its demonstrations where the task has them, e.g. the ``-v1`` envs, else its
-references): the policy reads
+Teacher-forced next-token cross-entropy on each train example's ``targets``: its demonstrations
+where the task has them (the ``-v1`` envs: imperfect writers), else its references. The policy reads
 the env's prompt exactly as the env shows it (same tokenizer, same left padding) and learns to
-write ``reference + EOS``. Only response tokens are in the loss. The value head is not trained here
+write ``target + EOS``. Only response tokens are in the loss. The value head is not trained here
 (PPO fits it), but it takes part in the forward so data-parallel training sees every parameter.
 """
 
