@@ -265,6 +265,43 @@ def tokens_per_episode(
 LMGYM_BENCH_DEFAULTS: dict[str, Any] = {"num_envs": 64, "sft_steps": 300}
 
 
+def bench_kwargs(spec: RunSpec) -> dict[str, Any]:
+    """TrainConfig overrides of the lmgym agents: bench defaults, this process's torch threads, the spec's own."""
+    import torch
+
+    # run_one set torch's threads from `lmgym bench --threads`; train() would otherwise use all cores.
+    return {**LMGYM_BENCH_DEFAULTS, "threads": torch.get_num_threads(), **spec.agent_kwargs}
+
+
+def train_for_bench(spec: RunSpec, **settings: Any) -> tuple[Any, dict[str, Any]]:
+    """``(config, results)`` of one quiet ``lmgym train`` run for ``spec`` in a temporary folder.
+
+    ``settings`` are TrainConfig fields on top of the spec's env, seed, evaluation size and device
+    (e.g. ``algo``, ``iterations`` and :func:`bench_kwargs`).
+    """
+    from transformers.utils import logging as hf_logging
+
+    from lmgym.agents.train import TrainConfig, train
+
+    hf_logging.disable_progress_bar()  # save_pretrained's shard bars would flood the bench log
+    with tempfile.TemporaryDirectory(prefix="lmgym-bench-") as out:
+        config = TrainConfig(
+            env=spec.env_id,
+            env_kwargs=dict(spec.env_kwargs),
+            seed=spec.seed,
+            eval_examples=spec.eval_episodes,
+            output_dir=out,
+            name="run",
+            device="cuda" if spec.device.startswith("cuda") else "cpu",
+            tensorboard=False,
+            progress=False,
+            checkpoint_every=0,
+            keep_checkpoints=1,
+            **settings,
+        )
+        return config, train(config)
+
+
 def lmgym_ppo_runner(sft: bool) -> Callable[[RunSpec], AgentResult]:
     """``lmgym train`` (PPO, with or without an SFT warm start) on ``budget`` env steps.
 
@@ -276,36 +313,12 @@ def lmgym_ppo_runner(sft: bool) -> Callable[[RunSpec], AgentResult]:
     """
 
     def run(spec: RunSpec) -> AgentResult:
-        import torch
-        from transformers.utils import logging as hf_logging
-
-        from lmgym.agents.train import TrainConfig, train
-
-        hf_logging.disable_progress_bar()  # save_pretrained's shard bars would flood the bench log
-        # run_one set torch's threads from `lmgym bench --threads`; train() would otherwise use all cores.
-        kwargs = {**LMGYM_BENCH_DEFAULTS, "threads": torch.get_num_threads(), **spec.agent_kwargs}
+        kwargs = bench_kwargs(spec)
         num_envs = int(kwargs["num_envs"])
         per_episode = tokens_per_episode(spec.env_id, spec.env_kwargs, cap_only=not sft)
         iterations = max(1, round(spec.budget / (num_envs * per_episode)))
-        with tempfile.TemporaryDirectory(prefix="lmgym-bench-") as out:
-            config = TrainConfig(
-                env=spec.env_id,
-                env_kwargs=dict(spec.env_kwargs),
-                algo="sft+ppo" if sft else "ppo",
-                seed=spec.seed,
-                iterations=iterations,
-                eval_every=max(1, iterations // max(1, spec.eval_points)),
-                eval_examples=spec.eval_episodes,
-                output_dir=out,
-                name="run",
-                device="cuda" if spec.device.startswith("cuda") else "cpu",
-                tensorboard=False,
-                progress=False,
-                checkpoint_every=0,
-                keep_checkpoints=1,
-                **kwargs,
-            )
-            results = train(config)
+        config, results = train_for_bench(spec, algo="sft+ppo" if sft else "ppo", iterations=iterations,
+                                          eval_every=max(1, iterations // max(1, spec.eval_points)), **kwargs)
         steps, curve, train_time = 0, [(0, float(results["before"]["score"]))], 0.0
         for record in results["history"]:
             steps += round(record["episode/length"] * num_envs)
@@ -337,19 +350,7 @@ def lmgym_sft_runner(spec: RunSpec) -> AgentResult:
 
     The row that shows what RL adds: on the same env, seed and SFT budget, ``lmgym-ppo-sft`` minus this.
     """
-    import torch
-    from transformers.utils import logging as hf_logging
-
-    from lmgym.agents.train import TrainConfig, train
-
-    hf_logging.disable_progress_bar()
-    kwargs = {**LMGYM_BENCH_DEFAULTS, "threads": torch.get_num_threads(), **spec.agent_kwargs}
-    with tempfile.TemporaryDirectory(prefix="lmgym-bench-") as out:
-        config = TrainConfig(env=spec.env_id, env_kwargs=dict(spec.env_kwargs), algo="sft", seed=spec.seed,
-                             eval_examples=spec.eval_episodes, output_dir=out, name="run",
-                             device="cuda" if spec.device.startswith("cuda") else "cpu", tensorboard=False,
-                             progress=False, checkpoint_every=0, keep_checkpoints=1, **kwargs)
-        results = train(config)
+    config, results = train_for_bench(spec, algo="sft", **bench_kwargs(spec))
     score = float(results["after"]["score"])
     return AgentResult(final_score=score, curve=[(0, score), (spec.budget, score)], steps=0,
                        train_time_s=results.get("wall_time_s"),
