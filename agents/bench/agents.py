@@ -302,7 +302,7 @@ def train_for_bench(spec: RunSpec, **settings: Any) -> tuple[Any, dict[str, Any]
         return config, train(config)
 
 
-def lmgym_ppo_runner(sft: bool) -> Callable[[RunSpec], AgentResult]:
+def lmgym_ppo_runner(sft: bool, **overrides: Any) -> Callable[[RunSpec], AgentResult]:
     """``lmgym train`` (PPO, with or without an SFT warm start) on ``budget`` env steps.
 
     The budget becomes PPO iterations: ``budget / (num_envs * tokens per episode)``, with the
@@ -313,7 +313,7 @@ def lmgym_ppo_runner(sft: bool) -> Callable[[RunSpec], AgentResult]:
     """
 
     def run(spec: RunSpec) -> AgentResult:
-        kwargs = bench_kwargs(spec)
+        kwargs = {**overrides, **bench_kwargs(spec)}
         num_envs = int(kwargs["num_envs"])
         per_episode = tokens_per_episode(spec.env_id, spec.env_kwargs, cap_only=not sft)
         iterations = max(1, round(spec.budget / (num_envs * per_episode)))
@@ -368,3 +368,6 @@ for _sft in (True, False):
             lmgym_ppo_runner(_sft),
         )
     )
+# The advantage estimator that won the seed-0 sweep on PositiveReview (leaderboards/sweep/), as its own row.
+register_agent(BenchAgent("lmgym-ppo-sft-grpo", "lm", "lmgym PPO after an SFT warm start, group-relative "
+                          "advantages (--advantage grpo, no critic)", lmgym_ppo_runner(True, advantage="grpo")))

@@ -147,8 +147,8 @@ GRID_PRESETS: dict[str, Preset] = {
     # lmgym-sft is the same warm start without PPO, so the gap between the two rows is what RL adds.
     "full": Preset(
         name="full",
-        agents=("lmgym-ppo-sft", "lmgym-sft", "lmgym-ppo", "sb3-ppo", "sb3-a2c", "sb3-dqn", "random", "oracle",
-                "simple"),
+        agents=("lmgym-ppo-sft", "lmgym-ppo-sft-grpo", "lmgym-sft", "lmgym-ppo", "sb3-ppo", "sb3-a2c", "sb3-dqn",
+                "random", "oracle", "simple"),
         envs=("lmgym/Copy-v0", "lmgym/Reverse-v0", "lmgym/Summarize-v1", "lmgym/Translate-v1",
               "lmgym/PositiveReview-v1", "lmgym/Keywords-v1"),
         seeds=(0, 1, 2),
@@ -159,8 +159,9 @@ GRID_PRESETS: dict[str, Preset] = {
         },
         agent_kwargs={
             **{f"sb3-{algo}": {"extractor": {"arch": "mlp"}} for algo in ("ppo", "a2c", "dqn")},
-            "lmgym-ppo-sft": {"sft_steps": 200},
-            "lmgym-sft": {"sft_steps": 200},
+            "lmgym-ppo-sft": {"sft_steps": 600},  # the main job's warm start
+            "lmgym-ppo-sft-grpo": {"sft_steps": 600},
+            "lmgym-sft": {"sft_steps": 600},
         },
         n_envs=8,
         eval_episodes=100,
