@@ -272,11 +272,12 @@ def make_agent(name: str, env: Any, seed: int | None = None) -> Agent:
 POLICY_AGENT = "lmgym.agents.ppo.agent:PolicyAgent.from_folder"
 
 
-def make_batched_agent(name: str, envs: Any, seed: int | None = None) -> BatchedAgent:
+def make_batched_agent(name: str, envs: Any, seed: int | None = None, beta: float | None = None) -> BatchedAgent:
     """A :class:`~lmgym.heldout.BatchedAgent` for every slot of the lockstep vector env ``envs``.
 
     ``name`` is a baseline (one per slot, slot ``i`` seeded ``seed + i``) or a trained policy folder
-    (``runs/<name>/policy``: KV-cached greedy decoding; needs ``pip install lmgym[agents]``).
+    (``runs/<name>/policy``: KV-cached greedy decoding; needs ``pip install lmgym[agents]``). ``beta`` sets
+    the advantage steering of an ILQL policy folder (``None``: the one it was saved with).
 
     Raises:
         ConfigError: for an unknown name, one that does not apply to the env's task, or a folder that
@@ -287,7 +288,9 @@ def make_batched_agent(name: str, envs: Any, seed: int | None = None) -> Batched
         factory: Any = importlib.import_module(module)
         for part in attr.split("."):
             factory = getattr(factory, part)
-        return factory(name, envs, seed=seed)
+        return factory(name, envs, seed=seed, **({} if beta is None else {"beta": beta}))
+    if beta is not None:
+        raise ConfigError(f"beta steers ILQL policy folders only; {name!r} is a baseline.")
     agents = [make_agent(name, envs.env, seed=None if seed is None else seed + i) for i in range(envs.num_envs)]
     return SlotAgents(agents)
 

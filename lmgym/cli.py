@@ -10,6 +10,7 @@ Subcommands::
     lmgym bench ...                 agents x envs x seeds grid -> leaderboards/
     lmgym speed ...                 rollout-speed benchmark -> leaderboards/
     lmgym sweep ...                 PPO configs x envs x seeds: SFT vs SFT+PPO gains -> leaderboards/sweep/
+    lmgym logs make ENV ...         reward-labelled logs {prompt, completion, reward} for offline RL
 
 Subcommands with many options live in their own modules and parse their own flags; this file
 only dispatches, so ``lmgym list`` never imports torch.
@@ -31,6 +32,7 @@ DELEGATED: dict[str, tuple[str, str]] = {
     "bench": ("lmgym.agents.bench.grid:main", "run the benchmark grid and regenerate leaderboards"),
     "speed": ("lmgym.agents.bench.speed:main", "measure rollout speed ratios"),
     "sweep": ("lmgym.agents.bench.sweep:main", "sweep PPO configurations: SFT vs SFT+PPO gain per env and seed"),
+    "logs": ("lmgym.agents.offline.make_logs:main", "write reward-labelled logs for offline RL (logs make ENV)"),
 }
 
 

@@ -72,6 +72,10 @@ class TaskError(LmgymError, ValueError):
     """A task or dataset is malformed (missing columns, empty split, unknown preset...)."""
 
 
+class LogsError(TaskError):
+    """Reward-labelled logs are malformed: a missing column, a non-finite or missing reward, constant rewards."""
+
+
 class TokenizerError(LmgymError, ValueError):
     """A tokenizer cannot be built or loaded, or text tokenizes to nothing."""
 

@@ -6,6 +6,7 @@
     lmgym eval Translate-v0 --agent random,dictionary,oracle --episodes 200 --env-kwargs direction=xx-en
     lmgym eval lmgym/Summarize-v0 --agent lead-2 --env-kwargs dataset=./my_news.jsonl --json
     lmgym eval Translate-v0 --split test --agent runs/a/reference,runs/a/policy   # trained policies (greedy)
+    lmgym eval Summarize-v1 --agent runs/ilql/policy --beta 4                      # ILQL, steered with beta 4
 
 The same numbers come from :func:`evaluate` in Python. The episodes are those of the held-out protocol
 (:mod:`lmgym.heldout`): the first ``episodes`` examples of the split, in order, as ``lmgym bench`` and
@@ -40,6 +41,7 @@ def evaluate(
     seed: int = 0,
     split: str = "validation",
     batch_size: int = 64,
+    beta: float | None = None,
     **env_kwargs: Any,
 ) -> dict[str, Any]:
     """Score ``agent`` on the first ``episodes`` examples of ``split`` and summarize the rewards.
@@ -53,6 +55,7 @@ def evaluate(
         seed: seeds a baseline agent (slot ``i`` gets ``seed + i``).
         split: ``"train"``, ``"validation"`` or ``"test"``.
         batch_size: episodes played at once (the vector env's slots).
+        beta: the advantage steering of an ILQL policy folder (``None``: as saved; 0: its behaviour cloning).
         **env_kwargs: passed to ``gym.make_vec``.
 
     Returns:
@@ -71,7 +74,7 @@ def evaluate(
     envs = make_heldout_envs(env_id, 1 if one_episode else max(1, min(episodes, batch_size)), **env_kwargs)
     try:
         name = agent if isinstance(agent, str) else type(agent).__name__
-        player = make_batched_agent(agent, envs, seed=seed) if isinstance(agent, str) else agent
+        player = make_batched_agent(agent, envs, seed=seed, beta=beta) if isinstance(agent, str) else agent
         if one_episode:
             player = SlotAgents([agent])
         result = evaluate_agent(envs, player, episodes=episodes, split=split)
@@ -96,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--episodes", type=int, default=100, help="episodes per agent (default: 100)")
     parser.add_argument("--split", default="validation", help="train, validation or test (default: validation)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first reset and the agent (default: 0)")
+    parser.add_argument("--beta", type=float, default=None,
+                        help="ILQL policy folders: advantage steering (0: behaviour cloning; default: as saved)")
     add_env_kwargs_flag(parser, "--kw", default=[])
     parser.add_argument("--json", action="store_true", help="print one JSON object per agent (without scores)")
     return parser
@@ -121,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         kwargs = parse_kwargs(args.env_kwargs)
         for name in parse_names(args.agent):
-            result = evaluate(args.env, name, args.episodes, args.seed, args.split, **kwargs)
+            result = evaluate(args.env, name, args.episodes, args.seed, args.split, beta=args.beta, **kwargs)
             if args.json:
                 print(json.dumps({k: v for k, v in result.items() if k != "scores"}))
             else:

@@ -66,17 +66,26 @@ class PolicyAgent:
         self._masks: list[torch.Tensor] = []
 
     @classmethod
-    def from_folder(cls, path: str, envs: Any, seed: int | None = None, temperature: float = 0.0) -> PolicyAgent:
+    def from_folder(cls, path: str, envs: Any, seed: int | None = None, temperature: float = 0.0,
+                    beta: float | None = None) -> PolicyAgent:
         """Load a folder saved by ``PolicyWithValue.save_pretrained`` (e.g. ``runs/<name>/policy``), or any HF
         causal / seq2seq LM folder whose vocabulary covers the env's tokenizer, for the vector env ``envs``.
+        ``beta``: the advantage steering of an ILQL policy (``None``: as saved).
 
         Raises:
-            ConfigError: a folder that is not a model, or a model too small for the env's vocabulary.
+            ConfigError: a folder that is not a model, a model too small for the env's vocabulary, or a
+                ``beta`` for a policy that is not ILQL's.
         """
         if not is_policy_folder(path):
             raise ConfigError(f"{path!r} is not a model folder (no config.json); pass e.g. runs/<name>/policy.")
         base = envs.env
         policy = build_policy(path, base.tokenizer, base.max_prompt_tokens + base.max_new_tokens).eval()
+        if beta is not None:
+            if not hasattr(policy, "beta"):
+                raise ConfigError(f"beta steers ILQL policies; {path!r} is not one (train it with --algo ilql).")
+            from lmgym.agents.offline.ilql import check_beta
+
+            policy.beta = check_beta(beta)
         generator = torch.Generator().manual_seed(0 if seed is None else int(seed))
         return cls(policy, base.pad_token_id, SamplingConfig(temperature=temperature), generator)
 

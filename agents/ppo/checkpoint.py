@@ -117,7 +117,7 @@ def save_checkpoint(
     iteration: int,
     policy: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
-    kl_controller: Any,
+    kl_controller: Any = None,
     config: dict[str, Any],
     extra: dict[str, Any] | None = None,
     keep: int | None = 2,
@@ -129,7 +129,7 @@ def save_checkpoint(
         iteration: PPO iterations completed.
         policy: the *unwrapped* policy module.
         optimizer: its optimizer.
-        kl_controller: an object with ``state_dict()``.
+        kl_controller: an object with ``state_dict()`` (``None``: the run has no KL control, e.g. ILQL).
         config: the training config as a JSON-able dict.
         extra: more JSON-able state (e.g. counters).
         keep: keep this many newest checkpoints (``None``: all).
@@ -151,7 +151,7 @@ def save_checkpoint(
     state = {
         "format_version": FORMAT_VERSION,
         "iteration": int(iteration),
-        "kl_controller": kl_controller.state_dict(),
+        "kl_controller": None if kl_controller is None else kl_controller.state_dict(),
         "config": config,
         "extra": extra or {},
         "parameters": {name: list(p.shape) for name, p in policy.state_dict().items()},
@@ -247,8 +247,9 @@ def _check_state(path: str, state: dict[str, Any]) -> None:
     if match and int(match.group(1)) != iteration:
         raise bad(f"iteration {iteration} does not match the folder name")
     kl = state.get("kl_controller")
-    if not isinstance(kl, dict) or not isinstance(kl.get("value"), (int, float)) or isinstance(kl["value"], bool) \
-            or not all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in kl.values()):
+    if kl is not None and (
+            not isinstance(kl, dict) or not isinstance(kl.get("value"), (int, float)) or isinstance(kl["value"], bool)
+            or not all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in kl.values())):
         raise bad(f"kl_controller must map names to finite numbers >= 0 with a 'value', got {kl!r}")
     for key in ("config", "extra", "parameters", "sha256"):
         if not isinstance(state.get(key), dict):
@@ -306,6 +307,8 @@ def load_checkpoint(
         except Exception as exc:
             raise CheckpointError(f"Could not load the optimizer state of {path!r}: {exc}") from exc
     if kl_controller is not None:
+        if state["kl_controller"] is None:
+            raise CheckpointError(f"Checkpoint {path!r} has no KL-controller state (it is not a PPO run's).")
         kl_controller.load_state_dict(state["kl_controller"])
     if restore_rng:
         try:

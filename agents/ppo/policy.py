@@ -214,7 +214,7 @@ class PolicyWithValue(nn.Module):
             logits_to_keep=1,
         )
         state = DecodeState(cache=getattr(out, CACHE_FIELD), attention_mask=prompt_mask, position=position[:, -1])
-        return state, self.cut_logits(out.logits[:, -1]), self.values_from_hidden(out.hidden_states[-1][:, -1])
+        return (state, *self.decode_outputs(out.logits[:, -1], out.hidden_states[-1][:, -1]))
 
     @torch.no_grad()
     def step(self, state: DecodeState, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -232,7 +232,7 @@ class PolicyWithValue(nn.Module):
                 **{CACHE_FIELD: state.cache},
             )
             state.cache = getattr(out, CACHE_FIELD)
-            return self.cut_logits(out.logits[:, -1]), self.values_from_hidden(out.decoder_hidden_states[-1][:, -1])
+            return self.decode_outputs(out.logits[:, -1], out.decoder_hidden_states[-1][:, -1])
         state.attention_mask = torch.cat([state.attention_mask, torch.ones_like(tokens)], 1)  # (B, L+1)
         state.position = state.position + 1
         out = self.model(
@@ -244,7 +244,14 @@ class PolicyWithValue(nn.Module):
             **{CACHE_FIELD: state.cache},
         )
         state.cache = getattr(out, CACHE_FIELD)
-        return self.cut_logits(out.logits[:, -1]), self.values_from_hidden(out.hidden_states[-1][:, -1])
+        return self.decode_outputs(out.logits[:, -1], out.hidden_states[-1][:, -1])
+
+    def decode_outputs(self, logits: torch.Tensor, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What decoding picks tokens from: ``(logits (B, V), values (B,))`` of the last position.
+
+        The hook of policies that steer decoding (ILQL adds ``beta * advantage`` to the log-probs).
+        """
+        return self.cut_logits(logits), self.values_from_hidden(hidden)
 
     # ---- LoRA -------------------------------------------------------------------------------------
     def add_lora(
@@ -287,18 +294,49 @@ class PolicyWithValue(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, **kwargs: Any) -> PolicyWithValue:
-        """Load a policy saved by :meth:`save_pretrained` (or any HF LM folder/id; then the value head is new)."""
-        model = load_lm(os.fspath(path), **kwargs)
-        policy = cls(model)
-        head = os.path.join(os.fspath(path), VALUE_HEAD_FILE)
-        if os.path.isfile(head):
-            from safetensors.torch import load_file
+        """Load a policy saved by :meth:`save_pretrained` (or any HF LM folder/id; then the value head is new).
 
-            try:
-                policy.value_head.load_state_dict(load_file(head))
-            except Exception as exc:
-                raise CheckpointError(f"Value head {head!r} is corrupt or does not fit the model: {exc}") from exc
-        return policy
+        A folder saved by another policy kind (its ``lmgym_policy.json`` names it, e.g. ``"ilql"``) loads as
+        that class when called on this base class.
+        """
+        kind = saved_policy_kind(path)
+        if cls is PolicyWithValue and kind in POLICY_KINDS:
+            module, _, name = POLICY_KINDS[kind].partition(":")
+            import importlib
+
+            return getattr(importlib.import_module(module), name).from_pretrained(path, **kwargs)
+        return PolicyWithValue(*load_policy_parts(path, **kwargs))
+
+
+def load_policy_parts(path: str | os.PathLike, **kwargs: Any) -> tuple[nn.Module, nn.Linear]:
+    """``(LM, value head)`` of a saved policy folder (a new value head when the folder has none)."""
+    model = load_lm(os.fspath(path), **kwargs)
+    value_head = PolicyWithValue(model).value_head
+    head = os.path.join(os.fspath(path), VALUE_HEAD_FILE)
+    if os.path.isfile(head):
+        from safetensors.torch import load_file
+
+        try:
+            value_head.load_state_dict(load_file(head))
+        except Exception as exc:
+            raise CheckpointError(f"Value head {head!r} is corrupt or does not fit the model: {exc}") from exc
+    return model, value_head
+
+
+POLICY_KINDS = {"ilql": "lmgym.agents.offline.ilql:ILQLPolicy"}
+"""Saved policy kinds other than PPO's (``lmgym_policy.json``'s ``kind``) -> ``module:class`` that loads them."""
+
+
+def saved_policy_kind(path: str | os.PathLike) -> str | None:
+    """The ``kind`` recorded in a saved policy folder's ``lmgym_policy.json`` (``None``: PPO's or not lmgym's)."""
+    meta = os.path.join(os.fspath(path), POLICY_META_FILE)
+    if not os.path.isfile(meta):
+        return None
+    try:
+        with open(meta) as f:
+            return json.load(f).get("kind")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"{meta!r} is damaged ({exc}); save the policy again.") from exc
 
 
 # ---- building models --------------------------------------------------------------------------------

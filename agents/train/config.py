@@ -11,7 +11,7 @@ from typing import Any
 from lmgym.errors import CheckpointError, ConfigError
 from lmgym.validation import check_float, check_int
 
-ALGOS = ("sft+ppo", "sft", "ppo")
+ALGOS = ("sft+ppo", "sft", "ppo", "ilql")
 
 
 @dataclass
@@ -40,7 +40,8 @@ class TrainConfig:
     lora_target_modules: str | None = None
     """Comma-separated module names for LoRA; ``None`` lets peft pick for known architectures."""
     algo: str = "sft+ppo"
-    """``sft+ppo`` (warm start then PPO), ``sft`` (supervised only) or ``ppo`` (RL from the initial model)."""
+    """``sft+ppo`` (warm start then PPO), ``sft`` (supervised only), ``ppo`` (RL from the initial model) or
+    ``ilql`` (offline RL on the reward-labelled logs of ``--data``)."""
 
     # ---- run ----
     name: str | None = None
@@ -71,6 +72,31 @@ class TrainConfig:
     """Peak SFT learning rate (warm-up, then cosine decay to 10%)."""
     sft_max_examples: int | None = None
     """Use only the first N train examples for SFT (``None``: all)."""
+
+    # ---- training on reward-labelled logs (offline) ----
+    data: str | None = None
+    """Reward-labelled logs (``{prompt, completion, reward}`` .jsonl/.csv/.parquet, see ``lmgym logs make``).
+    ``algo=ilql`` learns from them; with ``algo=sft`` the model imitates them instead of the env's targets."""
+    data_top_fraction: float = 1.0
+    """SFT on logs keeps this fraction of the rows with the highest rewards (filtered behaviour cloning; 1: all)."""
+    ilql_steps_per_iteration: int = 50
+    """ILQL optimizer steps per iteration (``iterations``, ``eval_every`` and ``checkpoint_every`` count these)."""
+    ilql_learning_rate: float = 1e-3
+    """ILQL learning rate (AdamW; linear warm-up over the first iteration, then constant)."""
+    ilql_beta: float = 1.0
+    """Advantage steering of the saved ILQL policy: decoding uses ``log pi + beta * (Q - V)`` (0: the BC policy)."""
+    ilql_eval_betas: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
+    """Steering strengths the final ILQL policy is evaluated at (``results.json``'s ``betas``)."""
+    ilql_tau: float = 0.7
+    """Expectile of ILQL's V regression (0.5: the mean of the logged actions; toward 1: the best)."""
+    ilql_cql_scale: float = 0.1
+    """Weight of ILQL's CQL term (pushes down the values of tokens the logs never chose)."""
+    ilql_awac_scale: float = 1.0
+    """Weight of ILQL's policy (language-model) term."""
+    ilql_awac_temperature: float = 0.0
+    """Advantage-weighted policy term, ``exp(A / T)`` (0: unweighted, so beta = 0 is behaviour cloning)."""
+    ilql_target_alpha: float = 0.005
+    """Polyak rate of ILQL's target Q heads per step."""
 
     # ---- PPO ----
     iterations: int = 30
@@ -158,6 +184,15 @@ class TrainConfig:
         if not isinstance(self.env_kwargs, dict):
             raise ConfigError(f"--env-kwargs must be KEY=VALUE items; got {self.env_kwargs!r}.")
         self.scorer_spec()
+        if self.algo == "ilql" and not self.data:
+            raise ConfigError("algo='ilql' learns from reward-labelled logs: pass --data logs.jsonl "
+                              "(make them with: lmgym logs make ENV).")
+        if self.data and self.algo not in ("ilql", "sft"):
+            raise ConfigError(f"--data trains offline (algo 'ilql' or 'sft'); algo={self.algo!r} samples from the "
+                              "env instead. Drop --data or pick --algo ilql / --algo sft.")
+        if not isinstance(self.ilql_eval_betas, (tuple, list)) or not all(
+                isinstance(b, (int, float)) and not isinstance(b, bool) and b >= 0 for b in self.ilql_eval_betas):
+            raise ConfigError(f"--ilql-eval-betas must be numbers >= 0; got {self.ilql_eval_betas!r}.")
         if self.samples_per_prompt < 1 or self.num_envs % self.samples_per_prompt:
             raise ConfigError(f"num_envs ({self.num_envs}) must be a multiple of samples_per_prompt "
                               f"({self.samples_per_prompt}).")
@@ -211,6 +246,7 @@ _INT_RANGES = {
     "lora_r": (0, False), "lora_alpha": (1, False), "threads": (0, False), "seed": (0, False),
     "eval_every": (0, False), "checkpoint_every": (0, False), "keep_checkpoints": (0, False),
     "num_samples": (0, False), "top_k": (0, False), "sft_max_examples": (1, True),
+    "ilql_steps_per_iteration": (1, False),
 }
 # name -> (minimum, maximum, minimum excluded, None allowed)
 _FLOAT_RANGES = {
@@ -221,11 +257,15 @@ _FLOAT_RANGES = {
     "gamma": (0, 1, False, False), "lam": (0, 1, False, False), "max_grad_norm": (0, None, False, False),
     "target_approx_kl": (0, None, True, True), "kl_coef": (0, None, False, False), "target_kl": (0, None, False, True),
     "kl_horizon": (0, None, True, False), "temperature": (0, None, False, False), "top_p": (0, 1, True, False),
+    "data_top_fraction": (0, 1, True, False), "ilql_learning_rate": (0, None, True, False),
+    "ilql_beta": (0, None, False, False), "ilql_tau": (0, 1, True, False), "ilql_cql_scale": (0, None, False, False),
+    "ilql_awac_scale": (0, None, False, False), "ilql_awac_temperature": (0, None, False, False),
+    "ilql_target_alpha": (0, 1, True, False),
 }
 
 RESUMABLE_CHANGES = frozenset({
     "iterations", "eval_every", "eval_examples", "eval_batch_size", "num_samples", "tensorboard", "progress",
-    "checkpoint_every", "keep_checkpoints", "threads",
+    "checkpoint_every", "keep_checkpoints", "threads", "ilql_beta", "ilql_eval_betas",
     "resume", "overwrite", "name", "output_dir",  # where the run is, not what it is
 })
 """Settings a ``--resume`` may change; any other difference from the saved config is a :class:`CheckpointError`."""

@@ -104,7 +104,10 @@ def train(config: TrainConfig) -> dict[str, Any]:
     try:
         run = set_up(config)
         policy = warm_start(run)
-        stage = ppo_loop if run.do_ppo else sft_only
+        if run.config.algo == "ilql":
+            from lmgym.agents.train.offline import ilql_loop as stage
+        else:
+            stage = ppo_loop if run.do_ppo else sft_only
         before, after, history = stage(run, policy)
         return write_outputs(run, before, after, history)
     finally:
@@ -152,9 +155,12 @@ class Run:
         return self.proto.max_prompt_tokens + self.proto.max_new_tokens
 
     @property
-    def start_name(self) -> str:
-        """The name of the policy PPO starts from in the results."""
-        return "SFT" if self.do_sft else "initial"
+    def row_names(self) -> tuple[str, str]:
+        """The results table's two rows: the start policy and the trained one."""
+        if self.config.algo == "ilql":
+            return "ILQL beta=0 (BC)", f"ILQL beta={self.config.ilql_beta:g}"
+        start = "SFT" if self.do_sft else "initial"
+        return (start, f"{start}+PPO") if self.do_ppo else ("initial", "SFT")
 
     def evaluate(self, policy: PolicyWithValue, reference: ReferenceModel | None = None) -> dict[str, Any]:
         """The held-out evaluation of ``policy`` (greedy and sampled, KL to ``reference`` when given)."""
@@ -244,12 +250,21 @@ def warm_start(run: Run) -> PolicyWithValue:
         raise CheckpointError(f"The run's reference model {ref_dir!r} cannot be loaded ({exc}); start the run "
                               "again.") from exc
     policy.to(accelerator.device)
+    if cfg.algo == "ilql":  # Q and V heads on the model; a resumed run loads everything from its checkpoint
+        from lmgym.agents.offline.ilql import ILQLPolicy
+
+        return policy if isinstance(policy, ILQLPolicy) else ILQLPolicy.from_policy(policy, cfg.ilql_beta, cfg.seed)
     if resumed:
         return policy
     if run.do_sft:
         if cfg.resume:  # SFT has no checkpoints: a resumed run redoes it, so its old records go
             run.logger.truncate("sft", 0)
-        data = build_sft_data(run.proto, "train", cfg.sft_max_examples)
+        if cfg.data:  # SFT on reward-labelled logs (all, or the top fraction: filtered behaviour cloning)
+            from lmgym.agents.train.offline import read_log_data
+
+            data = read_log_data(run, cfg.data_top_fraction).data
+        else:
+            data = build_sft_data(run.proto, "train", cfg.sft_max_examples)
         optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.sft_learning_rate, weight_decay=0.0)
         model, optimizer = accelerator.prepare(policy, optimizer)
         with run.progress(total=cfg.sft_steps, desc="SFT", leave=False) as bar:
@@ -329,7 +344,7 @@ def write_outputs(
     results: dict[str, Any] = {"run_dir": run.run_dir, "is_main_process": run.main, "history": history,
                                "before": before, "after": after, "table": ""}
     if run.main and after is not None:
-        names = (run.start_name, f"{run.start_name}+PPO") if run.do_ppo else ("initial", "SFT")
+        names = run.row_names
         rows = [{"name": names[0], **before}, {"name": names[1], **after}]
         samples = [{"prompt": b["prompt"], "reference": b["reference"], names[0]: b["completion"],
                     names[1]: a["completion"]} for b, a in zip(before["samples"], after["samples"])]
