@@ -11,6 +11,7 @@ Subcommands::
     lmgym speed ...                 rollout-speed benchmark -> leaderboards/
     lmgym sweep ...                 PPO configs x envs x seeds: SFT vs SFT+PPO gains -> leaderboards/sweep/
     lmgym logs make ENV ...         reward-labelled logs {prompt, completion, reward} for offline RL
+    lmgym offline-bench ...         SFT on all logs vs filtered BC vs ILQL -> leaderboards/offline/
 
 Subcommands with many options live in their own modules and parse their own flags; this file
 only dispatches, so ``lmgym list`` never imports torch.
@@ -33,6 +34,7 @@ DELEGATED: dict[str, tuple[str, str]] = {
     "speed": ("lmgym.agents.bench.speed:main", "measure rollout speed ratios"),
     "sweep": ("lmgym.agents.bench.sweep:main", "sweep PPO configurations: SFT vs SFT+PPO gain per env and seed"),
     "logs": ("lmgym.agents.offline.make_logs:main", "write reward-labelled logs for offline RL (logs make ENV)"),
+    "offline-bench": ("lmgym.agents.bench.offline:main", "offline RL benchmark: SFT-all vs filtered BC vs ILQL"),
 }
 
 

@@ -1,0 +1,203 @@
+"""``lmgym offline-bench``: SFT on all logs vs filtered BC vs ILQL, from the same logged data, per env and seed.
+
+For each env the logs are made once (``lmgym logs make ENV``: the demonstrators, a sampled SFT policy and
+random tokens, each on the first ``--prompts`` train prompts, labelled with the env's reward) and written to
+``<output>/logs/``. Then, for each seed, three learners train on exactly those rows for the same number of
+optimizer steps, from the same freshly initialised model:
+
+- ``sft-all``: behaviour cloning of every row (``lmgym train --algo sft --data LOGS``);
+- ``bc-top``: filtered BC, the rows with the top ``--top-fraction`` rewards (``--data-top-fraction``);
+- ``ilql``: ILQL (``--algo ilql``), evaluated at every ``--betas`` value (``beta = 0`` is its own BC policy).
+
+Every score is the env's task metric, greedy, on the held-out protocol (first 200 validation examples).
+One JSON per (env, learner, seed) goes to ``<output>/results/`` (a rerun skips those present) and
+``<output>/README.md`` is regenerated from them::
+
+    lmgym offline-bench                                   # the four -v1 tasks x seeds 0 1 2
+    lmgym offline-bench --envs lmgym/PositiveReview-v1 --seeds 0 --iterations 10
+    lmgym offline-bench --table-only                      # rebuild README.md from the JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from lmgym.agents.bench.sweep import DEFAULT_ENVS, commits_of, metric_name
+from lmgym.atomic import write_atomic
+from lmgym.errors import ConfigError, LmgymError
+
+LEARNERS = ("sft-all", "bc-top", "ilql")
+DEFAULT_BETAS = (4.0, 0.0, 1.0, 2.0, 8.0, 16.0, 32.0)
+"""ILQL evaluation betas; the first is the headline (4: chosen on a PositiveReview-v1 pilot, seed 0, before this
+benchmark ran, and the same for every env)."""
+
+
+def logs_path(output: Path, env: str) -> Path:
+    """``<output>/logs/<env>.jsonl``."""
+    return output / "logs" / f"{env.split('/')[-1]}.jsonl"
+
+
+def ensure_logs(output: Path, env: str, prompts: int) -> Path:
+    """The env's logged dataset, made (seed 0) the first time."""
+    from lmgym.agents.offline.make_logs import make_logs
+    from lmgym.logs import write_logs
+
+    path = logs_path(output, env)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_logs(path, make_logs(env, prompts=prompts, seed=0))
+    return path
+
+
+def learner_settings(learner: str, args: argparse.Namespace) -> dict[str, Any]:
+    """TrainConfig fields of one learner (equal optimizer steps for all three)."""
+    steps = args.iterations * args.steps_per_iteration
+    if learner == "ilql":
+        return {"algo": "ilql", "iterations": args.iterations, "ilql_steps_per_iteration": args.steps_per_iteration,
+                "ilql_beta": args.betas[0], "ilql_eval_betas": tuple(args.betas), "eval_every": 0}
+    return {"algo": "sft", "sft_steps": steps, "data_top_fraction": args.top_fraction if learner == "bc-top" else 1.0}
+
+
+def run_one(env: str, learner: str, seed: int, data: Path, args: argparse.Namespace, command: str) -> dict:
+    """Train one learner on the logs and return its record."""
+    from lmgym.agents.bench.provenance import git_commit, machine_info
+    from lmgym.agents.train import TrainConfig, train
+
+    commit, dirty = git_commit()
+    settings = learner_settings(learner, args)
+    with tempfile.TemporaryDirectory(prefix="lmgym-offline-") as work_dir:
+        config = TrainConfig(env=env, seed=seed, data=str(data), output_dir=work_dir, name=learner, progress=False,
+                             tensorboard=False, checkpoint_every=0, keep_checkpoints=1, num_samples=2,
+                             threads=args.threads, **settings)
+        t0 = time.perf_counter()
+        results = train(config)
+    after = results["after"]
+    betas = after.get("betas", {})  # ILQL: {"0.0": score, "4.0": score, ...}
+    return {"env": env, "learner": learner, "seed": seed, "settings": settings, "logs": str(data.name),
+            "score": betas["0.0"] if betas else after["score"], "betas": betas,
+            "eval_examples": config.eval_examples, "minutes": (time.perf_counter() - t0) / 60,
+            "samples": after["samples"][:2], "command": command, "commit": commit, "dirty": dirty,
+            "machine": machine_info("cpu")}
+
+
+def result_file(output: Path, env: str, learner: str, seed: int) -> Path:
+    """``<output>/results/<env>__<learner>__s<seed>.json``."""
+    return output / "results" / f"{env.split('/')[-1]}__{learner}__s{seed}.json"
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample std (0 for one value)."""
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summarize(output: Path, beta: float) -> str:
+    """The Markdown section of every result under ``output/results``; ``beta`` is the headline ILQL setting."""
+    from lmgym.logs import load_logs
+
+    records = [json.loads(p.read_text()) for p in sorted((output / "results").glob("*.json"))]
+    if not records:
+        raise ConfigError(f"No offline results under {output / 'results'}; run lmgym offline-bench first.")
+    by_env: dict[str, dict[str, list[dict]]] = {}
+    for r in records:
+        by_env.setdefault(r["env"], {}).setdefault(r["learner"], []).append(r)
+    betas = sorted({float(b) for r in records for b in r["betas"]})
+    lines = [
+        "# Offline RL: SFT on all logs vs filtered BC vs ILQL", "",
+        "<!-- GENERATED by `lmgym offline-bench --table-only` from results/*.json. Do not edit by hand. -->", "",
+        "Every learner trains on the same logged rows (`logs/<env>.jsonl`, made by `lmgym logs make ENV`: the "
+        "env's imperfect demonstrators, a sampled SFT policy and random tokens, labelled with the env's reward) "
+        "for the same optimizer steps from the same initial model. Scores: task metric, greedy, first 200 "
+        "validation examples, mean ± sample std over seeds. `bc-top`: SFT on the top-rewarded fraction of rows. "
+        f"ILQL's headline is beta = {beta:g} (fixed in advance, not picked per env); its beta = 0 column is "
+        "ILQL's own behaviour-cloning policy.",
+        f"Commits: {commits_of(records)}. Machine: {records[0]['machine'].get('cpu')}, "
+        f"{records[0]['machine'].get('cores')} cores.", "",
+        f"| env | metric | seeds | logs: mean reward by writer | SFT-all | filtered BC | ILQL beta={beta:g} | "
+        "ILQL - SFT-all |",
+        "|---|---|---:|---|---:|---:|---:|---:|"]
+    sweep = ["", "ILQL at every beta (mean ± std over seeds):", "",
+             "| env | " + " | ".join(f"beta={b:g}" for b in betas) + " |", "|---|" + "---:|" * len(betas)]
+    for env, groups in sorted(by_env.items()):
+        logs_file = output / "logs" / groups[next(iter(groups))][0]["logs"]
+        writers = ", ".join(f"{name} {s['mean']:.3f}" for name, s in load_logs(logs_file).by_agent().items()) \
+            if logs_file.exists() else "?"
+        cells, seeds = {}, set()
+        for learner in LEARNERS:
+            rows = sorted(groups.get(learner, []), key=lambda r: r["seed"])
+            seeds |= {r["seed"] for r in rows}
+            values = [r["betas"][str(float(beta))] if learner == "ilql" else r["score"] for r in rows]
+            cells[learner] = values
+        paired = [i - s for i, s in zip(cells["ilql"], cells["sft-all"])]
+        fmt = {k: ("{:.4f} ± {:.4f}".format(*mean_std(v)) if v else "n/a") for k, v in cells.items()}
+        gap = "**{:+.4f} ± {:.4f}**".format(*mean_std(paired)) if paired else "n/a"
+        lines.append(f"| {env} | `{metric_name(env)}` | {len(seeds)} | {writers} | {fmt['sft-all']} | "
+                     f"{fmt['bc-top']} | {fmt['ilql']} | {gap} |")
+        ilql = groups.get("ilql", [])
+        sweep.append(f"| {env} | " + " | ".join(
+            "{:.4f} ± {:.4f}".format(*mean_std([r["betas"][str(b)] for r in ilql if str(b) in r["betas"]]))
+            if ilql else "n/a" for b in betas) + " |")
+    commands = sorted({r["command"] for r in records})
+    return "\n".join([*lines, *sweep, "", "Commands:", "", "```bash", *commands, "```", ""])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``lmgym offline-bench`` argument parser."""
+    parser = argparse.ArgumentParser(prog="lmgym offline-bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--envs", nargs="+", default=list(DEFAULT_ENVS), help="env ids (default: the four -v1 tasks)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (default: 0 1 2)")
+    parser.add_argument("--prompts", type=int, default=1000, help="train prompts per writer in the logs (1000)")
+    parser.add_argument("--iterations", type=int, default=20, help="ILQL iterations (default 20)")
+    parser.add_argument("--steps-per-iteration", type=int, default=50,
+                        help="optimizer steps per ILQL iteration; SFT-all and BC train for iterations x this (50)")
+    parser.add_argument("--top-fraction", type=float, default=0.25, help="filtered BC keeps this fraction (0.25)")
+    parser.add_argument("--betas", nargs="+", type=float, default=list(DEFAULT_BETAS),
+                        help="ILQL evaluation betas; the first is the headline (default: 4 0 1 2 8 16 32)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--output", default="leaderboards/offline", help="logs, results and table folder")
+    parser.add_argument("--table-only", action="store_true", help="only regenerate README.md from the results")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``lmgym offline-bench``."""
+    args = build_parser().parse_args(argv)
+    output = Path(args.output)
+    try:
+        if not args.table_only:
+            if any(s < 0 for s in args.seeds) or args.iterations < 1 or args.steps_per_iteration < 1:
+                raise ConfigError("--seeds must be >= 0 and --iterations, --steps-per-iteration >= 1.")
+            for env in args.envs:
+                data = ensure_logs(output, env, args.prompts)
+                for seed in args.seeds:
+                    for learner in LEARNERS:
+                        path = result_file(output, env, learner, seed)
+                        if path.exists():
+                            continue
+                        command = (f"lmgym offline-bench --envs {env} --seeds {seed} --prompts {args.prompts} "
+                                   f"--iterations {args.iterations} --steps-per-iteration {args.steps_per_iteration} "
+                                   f"--top-fraction {args.top_fraction} --betas {' '.join(map(str, args.betas))}")
+                        record = run_one(env, learner, seed, data, args, command)
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        write_atomic(path, json.dumps(record, indent=1, default=str))
+                        print(f"{env:<26} {learner:<8} s{seed}: {record['score']:.4f} "
+                              f"{json.dumps(record['betas']) if record['betas'] else ''} "
+                              f"({record['minutes']:.1f} min)", flush=True)
+        table = summarize(output, args.betas[0])
+    except LmgymError as exc:
+        print(f"lmgym offline-bench: error: {exc}", file=sys.stderr)
+        return 2
+    write_atomic(output / "README.md", table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
