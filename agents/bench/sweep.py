@@ -149,13 +149,13 @@ def metric_name(env: str) -> str:
     return str(getattr(scorer, "name", type(scorer).__name__))
 
 
-def update_readme(path: Path, block: str) -> None:
-    """Replace the text between :data:`README_BEGIN` and :data:`README_END` in ``path`` with ``block``."""
+def update_readme(path: Path, block: str, begin: str = README_BEGIN, end: str = README_END) -> None:
+    """Replace the text from ``begin`` to ``end`` (markers included) in ``path`` with ``block``."""
     text = path.read_text()
-    start, end = text.find(README_BEGIN), text.find(README_END)
-    if start < 0 or end < 0:
-        raise ConfigError(f"{path} has no {README_BEGIN} ... {README_END} block to fill.")
-    write_atomic(path, text[:start] + block + text[end + len(README_END):])
+    start, stop = text.find(begin), text.find(end)
+    if start < 0 or stop < 0:
+        raise ConfigError(f"{path} has no {begin} ... {end} block to fill.")
+    write_atomic(path, text[:start] + block + text[stop + len(end):])
 
 
 def summarize(output: Path) -> str:
