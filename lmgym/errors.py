@@ -95,3 +95,7 @@ class CheckpointError(LmgymError, ValueError):
 
 class ConfigError(LmgymError, ValueError):
     """A training or benchmark configuration value is invalid."""
+
+
+class ArithmeticExpressionError(LmgymError, ValueError):
+    """An arithmetic expression for a calculator tool is malformed, too large or cannot be evaluated."""
