@@ -12,6 +12,8 @@ Subcommands::
     lmgym sweep ...                 PPO configs x envs x seeds: SFT vs SFT+PPO gains -> leaderboards/sweep/
     lmgym logs make ENV ...         reward-labelled logs {prompt, completion, reward} for offline RL
     lmgym offline-bench ...         SFT on all logs vs filtered BC vs ILQL -> leaderboards/offline/
+    lmgym prefs make ENV ...        preference pairs {prompt, chosen, rejected} from a simulated annotator
+    lmgym rm train --data PAIRS     a reward model (Bradley-Terry) the reward_model scorer loads
 
 Subcommands with many options live in their own modules and parse their own flags; this file
 only dispatches, so ``lmgym list`` never imports torch.
@@ -35,6 +37,8 @@ DELEGATED: dict[str, tuple[str, str]] = {
     "sweep": ("lmgym.agents.bench.sweep:main", "sweep PPO configurations: SFT vs SFT+PPO gain per env and seed"),
     "logs": ("lmgym.agents.offline.make_logs:main", "write reward-labelled logs for offline RL (logs make ENV)"),
     "offline-bench": ("lmgym.agents.bench.offline:main", "offline RL benchmark: SFT-all vs filtered BC vs ILQL"),
+    "prefs": ("lmgym.agents.rm.prefs_make:main", "write preference pairs labelled by a simulated annotator"),
+    "rm": ("lmgym.agents.rm.cli:main", "train a reward model on preference pairs (rm train)"),
 }
 
 

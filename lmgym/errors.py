@@ -76,6 +76,10 @@ class LogsError(TaskError):
     """Reward-labelled logs are malformed: a missing column, a non-finite or missing reward, constant rewards."""
 
 
+class PreferenceError(TaskError):
+    """Preference pairs are malformed: a missing column, an empty prompt, a margin that is not a number."""
+
+
 class TokenizerError(LmgymError, ValueError):
     """A tokenizer cannot be built or loaded, or text tokenizes to nothing."""
 

@@ -64,9 +64,12 @@ def make_logs(env_id: str, agents: Sequence[str] = DEFAULT_AGENTS, prompts: int 
     samples: list[LoggedSample] = []
     try:
         with tempfile.TemporaryDirectory(prefix="lmgym-logs-") as tmp:
+            sft_folder = None  # trained once, however many times "sft" is listed (each listing samples anew)
             for k, name in enumerate(agents):
                 if name == "sft" or os.path.isdir(name):
-                    folder = sft_policy(env_id, env_kwargs, tmp, sft_steps, seed) if name == "sft" else name
+                    if name == "sft" and sft_folder is None:
+                        sft_folder = sft_policy(env_id, env_kwargs, tmp, sft_steps, seed)
+                    folder = sft_folder if name == "sft" else name
                     agent: Any = PolicyAgent.from_folder(folder, envs, seed=seed * 1000 + k, temperature=temperature)
                 else:
                     agent = make_batched_agent(name, envs, seed=seed * 1000 + k * 100)

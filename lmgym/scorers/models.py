@@ -223,14 +223,18 @@ class RewardModel(HFModelScorer):
         template: ``str.format`` template with ``{prompt}`` and ``{completion}``, or ``None``
             for pair encoding.
         squash: apply a sigmoid to the output.
+        normalize: a folder trained by ``lmgym rm train`` carries the mean/std of its outputs on reference
+            completions (:data:`REWARD_MODEL_STATS`); the score is then ``(output - mean) / std``.
         **kwargs: ``tokenizer``, ``batch_size``, ``device``, ``max_length``.
     """
 
     name = "reward_model"
     auto_class = "AutoModelForSequenceClassification"
 
-    def __init__(self, model: Any = None, template: str | None = None, squash: bool = False, **kwargs: Any) -> None:
+    def __init__(self, model: Any = None, template: str | None = None, squash: bool = False, normalize: bool = True,
+                 **kwargs: Any) -> None:
         super().__init__(model, **kwargs)
+        self.stats = reward_model_stats(model) if normalize else None
         if int(self.model.config.num_labels) != 1:
             raise ValueError(
                 f"reward_model needs a classifier with num_labels=1 (one scalar); this one has "
@@ -243,18 +247,48 @@ class RewardModel(HFModelScorer):
         if self.squash:
             self.range = (0.0, 1.0)
 
+    def encode_pairs(self, prompts: Sequence[str], completions: Sequence[str]) -> list[list[int]]:
+        """Token ids of each (prompt, completion) input, exactly as the model reads them (training uses this too)."""
+        if self.template is None:
+            return self._encode(prompts, completions)
+        return self._encode([self.template.format(prompt=p, completion=c) for p, c in zip(prompts, completions)])
+
     def __call__(self, prompts, completions, references=None, **meta):
         torch = _torch(self.name)
-        if self.template is None:
-            rows = self._encode(prompts, completions)
-        else:
-            rows = self._encode([self.template.format(prompt=p, completion=c) for p, c in zip(prompts, completions)])
         out: list[float] = []
         with torch.inference_mode():
-            for _, ids, mask in self._batches(rows):
+            for _, ids, mask in self._batches(self.encode_pairs(prompts, completions)):
                 value = self.model(input_ids=ids, attention_mask=mask).logits.float()[:, 0]  # (B,)
+                if self.stats is not None:
+                    value = (value - self.stats["mean"]) / self.stats["std"]
                 out += (torch.sigmoid(value) if self.squash else value).tolist()
         return out
+
+
+REWARD_MODEL_STATS = "lmgym_reward_model.json"
+"""File beside a reward model trained by ``lmgym rm train``: the mean and std of its outputs on reference
+completions, which the ``reward_model`` scorer divides out (``normalize=True``)."""
+
+
+def reward_model_stats(model: Any) -> dict[str, float] | None:
+    """``{"mean", "std"}`` of a reward model folder trained by lmgym, else ``None``."""
+    if not isinstance(model, (str, os.PathLike)):
+        return None
+    path = os.path.join(os.fspath(model), REWARD_MODEL_STATS)
+    if not os.path.isfile(path):
+        return None
+    import json
+
+    try:
+        with open(path) as f:
+            stats = json.load(f)
+        mean, std = float(stats["mean"]), float(stats["std"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ScorerError(f"reward_model: {path!r} is damaged ({exc}); train the model again or delete the file.") \
+            from exc
+    if not (math.isfinite(mean) and math.isfinite(std) and std > 0):
+        raise ScorerError(f"reward_model: {path!r} has mean {mean} and std {std}; std must be finite and > 0.")
+    return {"mean": mean, "std": std}
 
 
 class EmbeddingSimilarity(HFModelScorer):

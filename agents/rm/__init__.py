@@ -1,0 +1,9 @@
+"""Reward models from preferences (RLHF's first two stages), one concept per module.
+
+- :mod:`~lmgym.agents.rm.prefs_make`: ``lmgym prefs make ENV``: pairs labelled by a simulated annotator;
+- :mod:`~lmgym.agents.rm.train`: ``RMConfig`` and :func:`~lmgym.agents.rm.train.train_reward_model`
+  (Bradley-Terry, held-out accuracy, calibration, checkpoints);
+- :mod:`~lmgym.agents.rm.cli`: ``lmgym rm train``.
+
+The trained folder is what the ``reward_model`` scorer loads, so PPO optimises it like any other reward.
+"""
