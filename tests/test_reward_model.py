@@ -125,3 +125,17 @@ def test_prefs_make_labels_pairs_with_the_true_reward_and_known_noise(tmp_path, 
     assert "pairs to" in capsys.readouterr().out and len(load_pairs(out)) >= 1
     assert main(["make", "lmgym/Copy-v0", "--writers", "oracle", "--output", str(out)]) == 2
     assert main(["make", "lmgym/Copy-v0", "--noise", "0.5", "--output", str(out)]) == 2
+
+
+def test_rlhf_pipeline_tracks_proxy_and_true_scores_against_kl(tmp_path):
+    from lmgym.agents.rm.pipeline import main, run_pipeline
+
+    out = tmp_path / "rlhf"
+    summary = run_pipeline("lmgym/Copy-v0", str(out), prompts=20, rm_steps=10, iterations=2, eval_every=1, threads=1,
+                           writers=["oracle", "random"], sft_steps=20, num_envs=16, n_layer=1, n_embd=32,
+                           eval_examples=8, eval_batch_size=8)
+    assert [p["iteration"] for p in summary["curve"]] == [0, 1, 2]
+    assert all({"kl", "true", "proxy"} <= set(p) for p in summary["curve"]) and summary["curve"][0]["kl"] == 0.0
+    for name in ("pairs.jsonl", "rm/model/config.json", "ppo/policy/config.json", "results.json", "results.md"):
+        assert (out / name).exists(), name
+    assert main(["lmgym/Copy-v0", "--output", str(out)]) == 2  # never writes into an existing folder

@@ -25,6 +25,9 @@ class TrainConfig:
     """Extra env keyword arguments, e.g. ``--env-kwargs length=5 max_new_tokens=8`` (values parsed as JSON)."""
     scorer: str | None = None
     """Reward scorer name (or a JSON ``{name: weight}`` mapping); ``None`` uses the env's default."""
+    reward_model: str | None = None
+    """A reward model folder (``lmgym rm train``'s ``<output>/model``) as the reward, instead of ``scorer``;
+    evaluations still report the env's own task metric (``score``) beside it (``reward``)."""
     model: str = "default"
     """``default`` (small GPT-2 from a config), ``default-seq2seq`` (small T5), or a local folder / hub id."""
     n_layer: int = 2
@@ -184,6 +187,8 @@ class TrainConfig:
         if not isinstance(self.env_kwargs, dict):
             raise ConfigError(f"--env-kwargs must be KEY=VALUE items; got {self.env_kwargs!r}.")
         self.scorer_spec()
+        if self.reward_model is not None and self.scorer is not None:
+            raise ConfigError("Pass --scorer or --reward-model, not both (the reward model is the reward).")
         if self.algo == "ilql" and not self.data:
             raise ConfigError("algo='ilql' learns from reward-labelled logs: pass --data logs.jsonl "
                               "(make them with: lmgym logs make ENV).")

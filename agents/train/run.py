@@ -66,6 +66,10 @@ def make_envs(config: TrainConfig, num_envs: int) -> Any:
     kwargs = dict(config.env_kwargs)
     if config.scorer is not None:
         kwargs["scorer"] = config.scorer_spec()
+    if config.reward_model is not None:
+        from lmgym.scorers import make_scorer
+
+        kwargs["scorer"] = make_scorer("reward_model", model=config.reward_model)
     # A model folder that ships its tokenizer (e.g. one saved by lmgym) brings it to the env.
     if "tokenizer" not in kwargs and os.path.isfile(os.path.join(config.model, "tokenizer_config.json")):
         kwargs["tokenizer"] = config.model
@@ -228,7 +232,7 @@ def set_up(config: TrainConfig) -> Run:
     # The evaluation env shares the task, tokenizer and scorer of the training env's prototype.
     eval_envs = type(envs.unwrapped)(num_envs=config.eval_batch_size, autoreset_mode="disabled", env=envs.env)
     # The task metric: the env's own scorer unless the reward scorer was overridden (then the default).
-    overridden = config.scorer is not None or "scorer" in config.env_kwargs
+    overridden = config.scorer is not None or config.reward_model is not None or "scorer" in config.env_kwargs
     metric = task_metric_scorer(eval_envs) if overridden else eval_envs.scorer
     return Run(config, accelerator, run_dir, checkpoint, logger, envs, eval_envs, metric, start_time)
 
