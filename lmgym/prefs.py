@@ -70,6 +70,9 @@ def parse_pairs(rows: Sequence[Mapping[str, Any]], start: int = 0) -> Preference
     for number, row in enumerate(rows, start):
         if not isinstance(row, Mapping):
             raise PreferenceError(f"Row {number} is a {type(row).__name__}, not a record with {COLUMNS}.")
+        if row.get("choice") in ("tie", "skip"):  # an `lmgym label` answer that prefers neither
+            warnings["tie or skip (dropped)"] = warnings.get("tie or skip (dropped)", 0) + 1
+            continue
         missing = [c for c in COLUMNS if c not in row]
         if missing:
             raise PreferenceError(f"Row {number} lacks the column(s) {missing}; preference pairs need "
