@@ -9,8 +9,8 @@ API change that breaks a lesson fails here.
 The quick notebooks run in the default suite; the training-heavy ones are marked ``slow``::
 
     pytest tests/test_notebooks.py                          # 01, 02, 03 (well under a minute each)
-    pytest -m slow tests/test_notebooks.py                  # 04, 05, 07 only
-    pytest -m "slow or not slow" tests/test_notebooks.py    # all six
+    pytest -m slow tests/test_notebooks.py                  # 04-07 only
+    pytest -m "slow or not slow" tests/test_notebooks.py    # all seven
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 QUICK = ["01_quickstart.ipynb", "02_scorers.ipynb", "03_ppo_from_the_inside.ipynb"]
-SLOW = ["04_rlhf_pipeline.ipynb", "05_benchmark_sb3.ipynb", "07_offline_rl.ipynb"]
+SLOW = ["04_rlhf_pipeline.ipynb", "05_benchmark_sb3.ipynb", "06_rlhf_from_preferences.ipynb", "07_offline_rl.ipynb"]
 NEEDS = {  # optional packages a notebook imports beyond the core install
     "01_quickstart.ipynb": ["matplotlib"],
     "02_scorers.ipynb": ["matplotlib", "pandas"],
     "03_ppo_from_the_inside.ipynb": ["matplotlib", "pandas", "torch", "accelerate"],
     "04_rlhf_pipeline.ipynb": ["matplotlib", "pandas", "torch", "accelerate"],
     "05_benchmark_sb3.ipynb": ["matplotlib", "pandas", "torch", "accelerate", "stable_baselines3"],
+    "06_rlhf_from_preferences.ipynb": ["matplotlib", "pandas", "torch", "accelerate"],
     "07_offline_rl.ipynb": ["matplotlib", "pandas", "torch", "accelerate"],
 }
 CELL_TIMEOUT = 600  # seconds per cell; generous for busy CI machines
