@@ -163,3 +163,22 @@ def test_empty_results_give_a_page_that_says_so(tmp_path):
 def test_leaderboard_module_does_not_import_torch():
     code = "import sys, lmgym.leaderboard; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_committed_leaderboard_is_one_clean_commit_where_rl_wins_every_text_task():
+    """The committed leaderboard: one clean commit, 3 seeds, and on every text task the best lmgym RL row
+    beats both the task's simple baseline and the same SFT warm start without RL (mean over seeds)."""
+    results = Path(__file__).resolve().parent.parent / "leaderboards" / "results"
+    records = load_results(results)
+    assert len({r["commit"] for r in records}) == 1 and not any(r["commit_dirty"] for r in records)
+    means: dict[tuple[str, str], float] = {}
+    for env in {r["env_id"] for r in records}:
+        for agent in {r["agent"] for r in records if r["env_id"] == env}:
+            runs = [r for r in records if r["env_id"] == env and r["agent"] == agent]
+            assert sorted(r["seed"] for r in runs) == [0, 1, 2], (env, agent)
+            means[env, agent] = statistics.mean(r["final_score"] for r in runs)
+    text_envs = {env for env, agent in means if agent == "simple"}
+    assert len(text_envs) == 4
+    for env in text_envs:
+        best_rl = max(means[env, a] for a in ("lmgym-ppo-sft", "lmgym-ppo-sft-grpo", "lmgym-ppo"))
+        assert best_rl > means[env, "simple"] and best_rl > means[env, "lmgym-sft"], env
