@@ -15,9 +15,11 @@ ends in ``.tmp``.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 
 def _remove(path: str) -> None:
@@ -68,3 +70,8 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
+
+
+def write_jsonl(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> None:
+    """Write ``records`` as JSON lines (UTF-8 text kept as is), atomically."""
+    write_atomic(path, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))

@@ -173,6 +173,20 @@ def read_splits(dataset: Any, config: str | None = None) -> dict[str, Any]:
     )
 
 
+def read_records(source: Any, error: type[TaskError] = TaskError) -> list[Any]:
+    """Every row of every split of ``source`` (anything :func:`read_splits` reads), in order, as one list.
+
+    Record files (reward-labelled logs, preference pairs, labels) use this: their splits carry no meaning.
+    A read problem is raised as ``error`` (a :class:`TaskError` subclass naming the kind of data).
+    """
+    try:
+        return [row for rows in read_splits(source).values() for row in rows]
+    except TaskError as exc:
+        if isinstance(exc, error):
+            raise
+        raise error(str(exc)) from exc
+
+
 def _is_hf_dataset(obj: Any) -> bool:
     return type(obj).__name__ == "Dataset" and hasattr(obj, "column_names")
 

@@ -44,9 +44,9 @@ class Question:
 
 def read_questions(source: Any, seed: int = 0) -> list[Question]:
     """Questions from ``{prompt, a, b}`` or ``{prompt, chosen, rejected}`` rows (A/B order shuffled by ``seed``)."""
-    from lmgym.datasets import read_splits
+    from lmgym.datasets import read_records
 
-    rows = [row for part in read_splits(source).values() for row in part]
+    rows = read_records(source, PreferenceError)
     rng, questions = random.Random(seed), []
     for i, row in enumerate(rows):
         if "a" in row and "b" in row:

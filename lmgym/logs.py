@@ -19,15 +19,14 @@ from) raise too. Empty completions are allowed (an agent may end at once) but co
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from lmgym.atomic import write_atomic
-from lmgym.errors import LogsError, TaskError
+from lmgym.atomic import write_jsonl
+from lmgym.errors import LogsError
 
 COLUMNS = ("prompt", "completion", "reward")
 """The required columns."""
@@ -122,19 +121,9 @@ def load_logs(source: Any) -> RewardLogs:
     Raises:
         LogsError: no rows, a malformed row (naming it), or rewards that are all equal.
     """
-    from lmgym.datasets import read_splits
+    from lmgym.datasets import read_records
 
-    try:
-        splits = read_splits(source)
-    except TaskError as exc:
-        raise LogsError(str(exc)) from exc
-    samples, warnings, start = [], {}, 0
-    for rows in splits.values():
-        part, found = parse_samples(rows, start)
-        samples += part
-        start += len(part)
-        for key, count in found.items():
-            warnings[key] = warnings.get(key, 0) + count
+    samples, warnings = parse_samples(read_records(source, LogsError))
     if not samples:
         raise LogsError(f"The logs {source!r} have no rows.")
     if len({s.reward for s in samples}) == 1:
@@ -145,8 +134,7 @@ def load_logs(source: Any) -> RewardLogs:
 
 def write_logs(path: str | os.PathLike, samples: Sequence[LoggedSample]) -> None:
     """Write samples as JSON lines, atomically (a crash leaves the old file or none)."""
-    lines = (json.dumps({k: v for k, v in asdict(s).items() if v is not None}, ensure_ascii=False) for s in samples)
-    write_atomic(os.fspath(path), "".join(line + "\n" for line in lines))
+    write_jsonl(path, ({k: v for k, v in asdict(s).items() if v is not None} for s in samples))
 
 
 __all__ = ["COLUMNS", "LoggedSample", "RewardLogs", "load_logs", "parse_samples", "write_logs"]

@@ -17,15 +17,14 @@ completions are the same text carry no information; they are dropped and counted
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from lmgym.atomic import write_atomic
-from lmgym.errors import PreferenceError, TaskError
+from lmgym.atomic import write_jsonl
+from lmgym.errors import PreferenceError
 
 COLUMNS = ("prompt", "chosen", "rejected")
 """The required columns."""
@@ -102,29 +101,18 @@ def load_pairs(source: Any) -> Preferences:
     Raises:
         PreferenceError: no usable pair, or a malformed row (naming it).
     """
-    from lmgym.datasets import read_splits
+    from lmgym.datasets import read_records
 
-    try:
-        splits = read_splits(source)
-    except TaskError as exc:
-        raise PreferenceError(str(exc)) from exc
-    out, start = Preferences([]), 0
-    for rows in splits.values():
-        part = parse_pairs(list(rows), start)
-        start += len(rows)
-        out.pairs += part.pairs
-        for key, count in part.warnings.items():
-            out.warnings[key] = out.warnings.get(key, 0) + count
+    rows = read_records(source, PreferenceError)
+    out = parse_pairs(rows)
     if not out.pairs:
-        raise PreferenceError(f"The preference data {source!r} has no usable pairs (rows: {start}).")
+        raise PreferenceError(f"The preference data {source!r} has no usable pairs (rows: {len(rows)}).")
     return out
 
 
 def write_pairs(path: str | os.PathLike, pairs: Sequence[PreferencePair]) -> None:
     """Write pairs as JSON lines, atomically."""
-    lines = (json.dumps({k: v for k, v in asdict(p).items() if k in COLUMNS or v not in (None, "")},
-                        ensure_ascii=False) for p in pairs)
-    write_atomic(os.fspath(path), "".join(line + "\n" for line in lines))
+    write_jsonl(path, ({k: v for k, v in asdict(p).items() if k in COLUMNS or v not in (None, "")} for p in pairs))
 
 
 __all__ = ["COLUMNS", "PreferencePair", "Preferences", "load_pairs", "parse_pairs", "write_pairs"]

@@ -86,17 +86,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lmgym logs", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     make = sub.add_parser("make", help="write reward-labelled logs for an env")
-    make.add_argument("env", help="env id, e.g. lmgym/Summarize-v1")
-    make.add_argument("--output", required=True, help="the .jsonl file to write")
-    make.add_argument("--agents", nargs="+", default=list(DEFAULT_AGENTS),
-                      help=f"baseline names, 'sft' or policy folders (default: {' '.join(DEFAULT_AGENTS)})")
-    make.add_argument("--prompts", type=int, default=1000, help="prompts per agent (default 1000)")
+    add_writer_flags(make, "--agents", DEFAULT_AGENTS)
     make.add_argument("--split", default="train", help="split the prompts come from (default train)")
-    make.add_argument("--seed", type=int, default=0, help="seed of agents, SFT and sampling (default 0)")
-    make.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of policies (default 1)")
-    make.add_argument("--sft-steps", type=int, default=300, help="SFT steps of the 'sft' agent (default 300)")
-    add_env_kwargs_flag(make)
     return parser
+
+
+def add_writer_flags(parser: argparse.ArgumentParser, flag: str, default: Sequence[str]) -> None:
+    """The flags of a command whose writers complete an env's prompts (``lmgym logs make``, ``lmgym prefs make``):
+    the env, ``--output``, the writers (``flag``), ``--prompts``, ``--seed``, ``--temperature``, ``--sft-steps``
+    and ``--env-kwargs``."""
+    parser.add_argument("env", help="env id, e.g. lmgym/Summarize-v1")
+    parser.add_argument("--output", required=True, help="the .jsonl file to write")
+    parser.add_argument(flag, nargs="+", default=list(default),
+                        help=f"baseline names, 'sft' or policy folders (default: {' '.join(default)})")
+    parser.add_argument("--prompts", type=int, default=1000, help="prompts each writer completes (default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of writers, SFT and sampling (default 0)")
+    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of policies (default 1)")
+    parser.add_argument("--sft-steps", type=int, default=300, help="SFT steps of the 'sft' writer (default 300)")
+    add_env_kwargs_flag(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,8 +21,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from lmgym.agents.offline.make_logs import add_writer_flags
 from lmgym.errors import ConfigError, LmgymError
-from lmgym.flags import add_env_kwargs_flag, parse_kwargs
+from lmgym.flags import parse_kwargs
 from lmgym.prefs import PreferencePair, write_pairs
 from lmgym.validation import check_float
 
@@ -71,16 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lmgym prefs", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     make = sub.add_parser("make", help="write preference pairs for an env")
-    make.add_argument("env", help="env id, e.g. lmgym/PositiveReview-v1")
-    make.add_argument("--output", required=True, help="the .jsonl file to write")
-    make.add_argument("--writers", nargs="+", default=list(DEFAULT_WRITERS),
-                      help=f"baseline names, 'sft' or policy folders (default: {' '.join(DEFAULT_WRITERS)})")
-    make.add_argument("--prompts", type=int, default=1000, help="train prompts (default 1000)")
+    add_writer_flags(make, "--writers", DEFAULT_WRITERS)
     make.add_argument("--noise", type=float, default=0.1, help="the annotator's error rate (default 0.1)")
-    make.add_argument("--seed", type=int, default=0, help="seed of writers, sampling and the annotator (default 0)")
-    make.add_argument("--sft-steps", type=int, default=300, help="SFT steps of the 'sft' writer (default 300)")
-    make.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of policies (default 1)")
-    add_env_kwargs_flag(make)
     return parser
 
 
