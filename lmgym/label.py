@@ -13,7 +13,9 @@ already answered. Candidates are ``{prompt, a, b}`` or ``{prompt, chosen, reject
 (ties and skips are left out).
 
 From Python, :func:`collect` asks any annotator (a person at a terminal, or a script in tests and in
-human-in-the-loop training between PPO iterations) the same way.
+human-in-the-loop training between PPO iterations, ``lmgym train --label-every``) the same way.
+:func:`parse_annotator` reads the ``terminal`` / ``scorer:NOISE`` spec of those runs, and
+:func:`scripted_annotator` is the scripted stand-in: a true score per completion plus a known error rate.
 """
 
 from __future__ import annotations
@@ -109,6 +111,51 @@ def collect(questions: Iterable[Question], annotator: Callable[[Question], str |
             os.fsync(f.fileno())
             written += 1
     return written
+
+
+ANNOTATORS = ("terminal", "scorer:NOISE")
+"""The annotator specs :func:`parse_annotator` reads."""
+
+
+def parse_annotator(spec: str) -> tuple[str, float]:
+    """``"terminal"`` -> ``("terminal", 0.0)``; ``"scorer:0.1"`` -> ``("scorer", 0.1)`` (``"scorer"``: no noise).
+
+    Raises:
+        ConfigError: another spec, or a noise outside [0, 0.5) (0.5 is a coin flip).
+    """
+    from lmgym.errors import ConfigError
+
+    kind, _, noise_text = str(spec).partition(":")
+    if kind == "terminal" and not noise_text:
+        return "terminal", 0.0
+    if kind == "scorer":
+        try:
+            noise = float(noise_text or 0.0)
+        except ValueError:
+            noise = float("nan")
+        if 0.0 <= noise < 0.5:
+            return "scorer", noise
+    raise ConfigError(f"--annotator must be 'terminal' (a person) or 'scorer:NOISE' with 0 <= NOISE < 0.5 (the "
+                      f"env's task metric, wrong with probability NOISE, e.g. scorer:0.1); got {spec!r}.")
+
+
+def scripted_annotator(true_scores: dict[int, tuple[float, float]], noise: float = 0.0,
+                       seed: int = 0) -> Callable[[Question], str]:
+    """An annotator that knows the true score of each question's A and B (``{question id: (a, b)}``).
+
+    It prefers the higher score and says ``"tie"`` when they are equal; with probability ``noise`` it picks the
+    other one. Each question's coin is seeded by ``seed`` and its id, so the answer does not depend on which
+    questions were asked before (a resumed run answers as the first one would have).
+    """
+
+    def ask(question: Question) -> str:
+        a, b = true_scores[question.id]
+        if a == b:
+            return "tie"
+        better, worse = ("a", "b") if a > b else ("b", "a")
+        return worse if random.Random(f"{seed}:{question.id}").random() < noise else better
+
+    return ask
 
 
 def terminal_annotator(stdin: TextIO, stdout: TextIO, total: int, already: int) -> Callable[[Question], str | None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import pytest
@@ -139,3 +140,66 @@ def test_rlhf_pipeline_tracks_proxy_and_true_scores_against_kl(tmp_path):
     for name in ("pairs.jsonl", "rm/model/config.json", "ppo/policy/config.json", "results.json", "results.md"):
         assert (out / name).exists(), name
     assert main(["lmgym/Copy-v0", "--output", str(out)]) == 2  # never writes into an existing folder
+
+
+def test_seq2seq_reward_model_trains_and_loads_in_the_scorer(tmp_path, capsys):
+    from lmgym.agents.rm.cli import main
+    from lmgym.scorers import make_scorer
+
+    data = word_pairs(tmp_path / "pairs.jsonl")
+    assert main(["train", "--data", data, "--env", "lmgym/Copy-v0", "--env-kwargs", "length=3", "vocab_size=3",
+                 "--model", "default-seq2seq", "--n-layer", "1", "--n-embd", "32", "--n-head", "2", "--steps", "60",
+                 "--batch-size", "16", "--learning-rate", "3e-3", "--eval-every", "30", "--eval-fraction", "0.25",
+                 "--threads", "1", "--output", str(tmp_path / "rm")]) == 0
+    assert "Held-out pairs:" in capsys.readouterr().out  # the accuracy table is printed
+    results = json.loads((tmp_path / "rm" / "results.json").read_text())
+    assert results["accuracy"] >= 0.85 and results["held_out_pairs"] > 0
+    folder = results["model_dir"]
+    saved = json.loads((tmp_path / "rm" / "model" / "config.json").read_text())
+    assert saved["architectures"] == ["T5ForSequenceClassification"] and saved["is_encoder_decoder"]
+    scorer = make_scorer("reward_model", model=folder)
+    rows = scorer.encode_pairs(["a b c ="] * 2, ["a a b", ""])
+    eos = scorer.tokenizer.eos_token_id
+    assert all(row[-1] == eos and row.count(eos) == 1 for row in rows)  # what the seq2seq head reads
+    completions = ["a a b", "c b c", ""]
+    batch = scorer(["a b c ="] * 3, completions, [["a b c"]] * 3)
+    alone = [scorer(["a b c ="], [c], [["a b c"]])[0] for c in completions]
+    assert all(math.isfinite(v) for v in batch) and batch == pytest.approx(alone, abs=1e-5)  # padding is ignored
+    assert batch[0] > batch[1]
+    raw = make_scorer("reward_model", model=folder, normalize=False)(["a b c ="], ["a a b"], [["a b c"]])[0]
+    stats = results["normalisation"]
+    assert batch[0] == pytest.approx((raw - stats["mean"]) / stats["std"], rel=1e-4)
+
+
+def test_a_local_t5_folder_is_a_reward_model_base(tmp_path):
+    import gymnasium as gym
+    from safetensors.torch import load_file
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    import lmgym  # noqa: F401
+    from lmgym.agents.rm.train import build_model, train_reward_model
+    from lmgym.scorers import make_scorer
+
+    tokenizer = gym.make("lmgym/Copy-v0", length=3, vocab_size=3).unwrapped.tokenizer
+    torch.manual_seed(0)
+    t5 = T5ForConditionalGeneration(T5Config(vocab_size=len(tokenizer), d_model=32, d_ff=64, d_kv=16, num_layers=1,
+                                             num_heads=2, pad_token_id=tokenizer.pad_token_id,
+                                             eos_token_id=tokenizer.eos_token_id,
+                                             decoder_start_token_id=tokenizer.pad_token_id))
+    base = tmp_path / "my-t5"
+    t5.save_pretrained(base)
+    tokenizer.save_pretrained(base)
+    config = tiny_rm(tmp_path, word_pairs(tmp_path / "pairs.jsonl"), model=str(base), steps=20, eval_every=20,
+                     env_kwargs={"length": 3, "vocab_size": 3})
+    model = build_model(config, tokenizer)  # the LM's encoder-decoder, with a new scalar head
+    assert type(model).__name__ == "T5ForSequenceClassification"
+    assert torch.equal(model.transformer.encoder.block[0].layer[0].SelfAttention.q.weight,
+                       t5.encoder.block[0].layer[0].SelfAttention.q.weight)
+    results = train_reward_model(config)
+    assert 0.0 <= results["accuracy"] <= 1.0 and results["held_out_pairs"] > 0
+    assert results["steps"] == 20 and "train references of lmgym/Copy-v0" in results["normalisation"]["source"]
+    trained = load_file(os.path.join(results["model_dir"], "model.safetensors"))
+    assert not torch.equal(trained["transformer.encoder.block.0.layer.0.SelfAttention.q.weight"],
+                           t5.encoder.block[0].layer[0].SelfAttention.q.weight)  # it was fine-tuned
+    values = make_scorer("reward_model", model=results["model_dir"])(["a b c ="] * 2, ["a a b", "c"], None)
+    assert len(values) == 2 and all(math.isfinite(v) for v in values)

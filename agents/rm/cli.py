@@ -3,11 +3,17 @@
 ::
 
     lmgym rm train --data pairs.jsonl --env lmgym/PositiveReview-v1 --output runs/rm-review
+    lmgym rm train --data pairs.jsonl --env lmgym/PositiveReview-v1 --model default-seq2seq --output runs/rm-t5
     lmgym rm train --data pairs.jsonl --model ./my-causal-lm --steps 1000 --output runs/rm-x
+    lmgym rm train --data pairs.jsonl --model ./my-t5 --env lmgym/Copy-v0 --env-kwargs length=3 --output runs/rm-y
     lmgym rm train --output runs/rm-review --data pairs.jsonl --env lmgym/PositiveReview-v1 --resume
 
-Every :class:`~lmgym.agents.rm.train.RMConfig` field is a flag. The model in ``<output>/model`` is a reward for any
-env: ``gym.make(ENV, scorer=lmgym.make_scorer("reward_model", model="runs/rm-review/model"))``.
+Every :class:`~lmgym.agents.rm.train.RMConfig` field is a flag. ``--model`` is ``default`` (a small GPT-2 for the
+env's tokenizer), ``default-seq2seq`` (a small T5 classifier for it), or a local folder / hub id of a causal LM, a
+seq2seq LM (T5, BART: its encoder-decoder gets a scalar head) or a classifier; ``--env`` (with ``--env-kwargs``)
+gives a default model its tokenizer and every model the reference completions that normalise its rewards. The
+model in ``<output>/model`` is a reward for any env, causal or seq2seq alike:
+``gym.make(ENV, scorer=lmgym.make_scorer("reward_model", model="runs/rm-review/model"))``.
 """
 
 from __future__ import annotations
@@ -26,7 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="lmgym rm", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    add_dataclass_flags(sub.add_parser("train", help="train a reward model on preference pairs"), RMConfig)
+    train = sub.add_parser("train", help="train a reward model on preference pairs",
+                           description="Train a reward model (a causal or seq2seq transformer with a scalar head) "
+                                       "on preference pairs with the Bradley-Terry loss.")
+    add_dataclass_flags(train, RMConfig)
     return parser
 
 

@@ -2,9 +2,12 @@
 
 ``P(chosen > rejected) = sigmoid(r(prompt, chosen) - r(prompt, rejected) - margin)``; the loss is its negative
 log-likelihood (``margin`` from the data with ``use_margin``, else 0). The model is a transformers
-``AutoModelForSequenceClassification`` with ``num_labels=1`` (a small GPT-2 built for an env's tokenizer by
-default, or any causal-LM folder / hub id), and its inputs are encoded by the ``reward_model`` scorer itself
-(:meth:`lmgym.scorers.models.RewardModel.encode_pairs`), so what it learns is exactly what the scorer reads.
+``AutoModelForSequenceClassification`` with ``num_labels=1``: a small GPT-2 (``default``) or T5
+(``default-seq2seq``, ``T5ForSequenceClassification``) built for an env's tokenizer, or any causal or seq2seq
+folder / hub id (a seq2seq LM's encoder-decoder is kept and gets a new scalar head). Its inputs are encoded by the
+``reward_model`` scorer itself (:meth:`lmgym.scorers.models.RewardModel.encode_pairs`, which ends each input of
+an encoder-decoder with the one EOS whose decoder state the head reads), so what it learns is exactly what the
+scorer reads.
 
 The run folder (``output``) holds ``config.json``, ``metrics.jsonl`` (train and held-out loss/accuracy),
 ``checkpoints/`` (resume continues exactly), ``model/`` (the result: ``scorer={"reward_model": 1.0}`` with
@@ -19,7 +22,7 @@ import itertools
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -32,6 +35,8 @@ from lmgym.prefs import PreferencePair, load_pairs
 from lmgym.validation import check_float, check_int
 
 WARMUP_STEPS = 20
+DEFAULT_MODELS = ("default", "default-causal", "default-seq2seq")
+"""Models built from a config for an env's tokenizer: GPT-2 (``default``, ``default-causal``) or T5."""
 
 
 @dataclass
@@ -41,9 +46,12 @@ class RMConfig:
     data: str = ""
     """Preference pairs (``{prompt, chosen, rejected[, margin]}`` .jsonl/.csv/.parquet; see ``lmgym prefs make``)."""
     env: str | None = None
-    """An env whose tokenizer a ``default`` model uses, and whose train references normalise the rewards."""
+    """An env whose tokenizer a default model uses, and whose train references normalise the rewards."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of ``env``, e.g. ``--env-kwargs length=3 vocab_size=5`` (values parsed as JSON)."""
     model: str = "default"
-    """``default`` (a small GPT-2 for the env's tokenizer) or a local folder / hub id of a causal LM or classifier."""
+    """``default`` (a small GPT-2 for the env's tokenizer), ``default-seq2seq`` (a small T5 classifier for it), or
+    a local folder / hub id of a causal LM, a seq2seq LM (T5, BART...) or a classifier."""
     n_layer: int = 2
     """Layers of a default model."""
     n_embd: int = 128
@@ -89,7 +97,9 @@ class RMConfig:
             check_int(name, getattr(self, name), minimum=low)
         check_float("learning_rate", self.learning_rate, minimum=0, exclusive_minimum=True)
         check_float("eval_fraction", self.eval_fraction, minimum=0, maximum=0.9, exclusive_minimum=True)
-        if self.model == "default" and not self.env:
+        if not isinstance(self.env_kwargs, dict):
+            raise ConfigError(f"--env-kwargs must be KEY=VALUE items; got {self.env_kwargs!r}.")
+        if self.model in DEFAULT_MODELS and not self.env:
             raise ConfigError("A default reward model is built for an env's tokenizer: pass --env ENV (or --model "
                               "a folder that has its tokenizer).")
 
@@ -100,26 +110,59 @@ def held_out(prompt: str, fraction: float) -> bool:
 
 
 def build_model(config: RMConfig, tokenizer: Any) -> Any:
-    """The scalar-head model: a small GPT-2 for ``tokenizer`` (``default``), or a folder / hub id (``num_labels=1``)."""
-    from transformers import AutoModelForSequenceClassification, GPT2Config, GPT2ForSequenceClassification
+    """The scalar-head model (``num_labels=1``): a default model for ``tokenizer``, or a folder / hub id.
+
+    A seq2seq LM folder (e.g. ``T5ForConditionalGeneration``) loads as its sequence classifier
+    (``T5ForSequenceClassification``): the encoder-decoder weights are kept, the head is new.
+
+    Raises:
+        ConfigError: a folder / hub id that does not load as a classifier, or an encoder-decoder without an EOS
+            token distinct from padding (its head reads the decoder state at the EOS).
+    """
+    from transformers import AutoModelForSequenceClassification
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        if config.model == "default":
-            gpt = GPT2Config(vocab_size=len(tokenizer), n_positions=config.max_length, n_embd=config.n_embd,
-                             n_layer=config.n_layer, n_head=config.n_head, num_labels=1, resid_pdrop=0.0,
-                             embd_pdrop=0.0, attn_pdrop=0.0, pad_token_id=int(tokenizer.pad_token_id),
-                             bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
-            return GPT2ForSequenceClassification(gpt)
-        from lmgym.hub import load_pretrained
+        if config.model in DEFAULT_MODELS:
+            model = default_classifier(config, tokenizer)
+        else:
+            from lmgym.hub import load_pretrained
 
-        try:
-            model = load_pretrained(AutoModelForSequenceClassification.from_pretrained, config.model, num_labels=1)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"Could not load {config.model!r} as a reward model: {exc}") from exc
+            try:
+                model = load_pretrained(AutoModelForSequenceClassification.from_pretrained, config.model,
+                                        num_labels=1)
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"Could not load {config.model!r} as a reward model: {exc}") from exc
     if model.config.pad_token_id is None:
         model.config.pad_token_id = int(tokenizer.pad_token_id)
+    if model.config.is_encoder_decoder:
+        if model.config.eos_token_id is None:
+            model.config.eos_token_id = tokenizer.eos_token_id
+        if model.config.eos_token_id is None or model.config.eos_token_id == model.config.pad_token_id:
+            raise ConfigError(f"The seq2seq reward model {config.model!r} needs an EOS token distinct from padding "
+                              f"(eos {model.config.eos_token_id}, pad {model.config.pad_token_id}): its head reads "
+                              "the decoder state at the EOS. Set eos_token_id in its config.json.")
     return model
+
+
+def default_classifier(config: RMConfig, tokenizer: Any) -> Any:
+    """A randomly initialised GPT-2 or T5 (``config.model``) sequence classifier for ``tokenizer``, dropout off."""
+    pad, eos = int(tokenizer.pad_token_id), tokenizer.eos_token_id
+    if config.model == "default-seq2seq":
+        from transformers import T5Config, T5ForSequenceClassification
+
+        # The same shape as the default seq2seq policy; the decoder starts from PAD, as T5's does.
+        t5 = T5Config(vocab_size=len(tokenizer), d_model=config.n_embd, d_ff=4 * config.n_embd,
+                      d_kv=config.n_embd // config.n_head, num_layers=config.n_layer,
+                      num_decoder_layers=config.n_layer, num_heads=config.n_head, num_labels=1, dropout_rate=0.0,
+                      classifier_dropout=0.0, pad_token_id=pad, eos_token_id=eos, decoder_start_token_id=pad)
+        return T5ForSequenceClassification(t5)
+    from transformers import GPT2Config, GPT2ForSequenceClassification
+
+    gpt = GPT2Config(vocab_size=len(tokenizer), n_positions=config.max_length, n_embd=config.n_embd,
+                     n_layer=config.n_layer, n_head=config.n_head, num_labels=1, resid_pdrop=0.0, embd_pdrop=0.0,
+                     attn_pdrop=0.0, pad_token_id=pad, bos_token_id=tokenizer.bos_token_id, eos_token_id=eos)
+    return GPT2ForSequenceClassification(gpt)
 
 
 def pad_batch(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -215,12 +258,11 @@ def tokenizer_and_env(config: RMConfig) -> tuple[Any, Any]:
     """The tokenizer (the env's for a default model, else the model folder's) and the env (or ``None``)."""
     env = None
     if config.env:
-        import gymnasium as gym
-
         import lmgym  # noqa: F401  (registers the envs)
+        from lmgym.validation import make_checked_env
 
-        env = gym.make(config.env).unwrapped
-    if config.model == "default":
+        env = make_checked_env(config.env, **config.env_kwargs).unwrapped
+    if config.model in DEFAULT_MODELS:
         return env.tokenizer, env
     from lmgym.tokenizer import load_tokenizer
 
@@ -353,4 +395,4 @@ def plot_losses(history: list[dict], path: str) -> bool:
     return True
 
 
-__all__ = ["RMConfig", "bt_loss", "calibration", "held_out", "train_reward_model"]
+__all__ = ["DEFAULT_MODELS", "RMConfig", "bt_loss", "calibration", "held_out", "train_reward_model"]

@@ -5,6 +5,7 @@
     lmgym train --env lmgym/Translate-v0 --advantage rloo --temperature 0.5 --learning-rate 1e-4 --iterations 100
     lmgym train --env lmgym/Summarize-v0 --model ./my-model --scorer rougeL --env-kwargs max_new_tokens=30
     lmgym train --resume runs/summarize-sft+ppo-s0              # continue from the newest checkpoint
+    lmgym train --env lmgym/Copy-v0 --reward-model runs/rm/model --label-every 5 --labels labels.jsonl  # people label
     accelerate launch --multi_gpu --num_processes 2 -m lmgym.agents.train --env ...     # data parallel, GPUs
     torchrun --nproc_per_node 2 -m lmgym.agents.train --env lmgym/Copy-v0               # data parallel, CPUs (gloo)
 

@@ -155,6 +155,22 @@ class TrainConfig:
     top_p: float = 1.0
     """Nucleus sampling mass (1: all)."""
 
+    # ---- human in the loop (lmgym.agents.rm.in_the_loop) ----
+    label_every: int = 0
+    """Every N PPO iterations, ask for preferences between two samples of the current policy and fine-tune
+    ``reward_model`` on all labels so far, which then becomes the reward (0: never; needs ``reward_model`` and
+    ``labels``)."""
+    label_pairs: int = 16
+    """Pairs asked per labelling round (two completions for each of this many random train prompts)."""
+    labels: str | None = None
+    """The labels file (.jsonl, as ``lmgym label`` writes it): answers are appended and fsynced, a resumed run asks
+    only what is unanswered, and labels already in it train the reward model too."""
+    annotator: str = "terminal"
+    """Who answers: ``terminal`` (a person, as in ``lmgym label``) or ``scorer:NOISE`` (the env's task metric,
+    answering wrong with probability NOISE, e.g. ``scorer:0.1``: a stand-in for tests and simulations)."""
+    label_rm_steps: int = 50
+    """Reward-model fine-tuning steps per labelling round (from the current reward model's weights)."""
+
     # ---- evaluation and output ----
     eval_every: int = 10
     """Evaluate (greedy, validation split) every N iterations and at the end (0: only at the end)."""
@@ -189,6 +205,7 @@ class TrainConfig:
         self.scorer_spec()
         if self.reward_model is not None and self.scorer is not None:
             raise ConfigError("Pass --scorer or --reward-model, not both (the reward model is the reward).")
+        self.validate_labelling()
         if self.algo == "ilql" and not self.data:
             raise ConfigError("algo='ilql' learns from reward-labelled logs: pass --data logs.jsonl "
                               "(make them with: lmgym logs make ENV).")
@@ -216,6 +233,26 @@ class TrainConfig:
             raise ConfigError("Need 0 < top_p <= 1 and temperature >= 0.")
         if self.n_embd % self.n_head:
             raise ConfigError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}).")
+
+    def validate_labelling(self) -> None:
+        """Raise :class:`ConfigError` for human-in-the-loop settings that cannot work, naming the fix."""
+        from lmgym.label import parse_annotator
+
+        parse_annotator(self.annotator)
+        if not self.label_every:
+            if self.labels is not None:
+                raise ConfigError("--labels is where labelling rounds append answers: pass --label-every N too "
+                                  "(or drop --labels).")
+            return
+        if self.reward_model is None:
+            raise ConfigError("--label-every fine-tunes a reward model between PPO iterations: pass --reward-model "
+                              "RM_DIR (the model/ folder of `lmgym rm train`), or drop --label-every.")
+        if not self.labels:
+            raise ConfigError("--label-every needs --labels FILE.jsonl: where the answers are appended (a resumed "
+                              "run asks only what is unanswered).")
+        if self.algo not in ("ppo", "sft+ppo"):
+            raise ConfigError(f"--label-every runs between PPO iterations; algo={self.algo!r} has none. Use --algo "
+                              "ppo or sft+ppo.")
 
     def scorer_spec(self) -> Any:
         """``scorer`` as ``make_scorer`` takes it: ``None``, a name, or a ``{name: weight}`` dict from JSON.
@@ -251,7 +288,8 @@ _INT_RANGES = {
     "lora_r": (0, False), "lora_alpha": (1, False), "threads": (0, False), "seed": (0, False),
     "eval_every": (0, False), "checkpoint_every": (0, False), "keep_checkpoints": (0, False),
     "num_samples": (0, False), "top_k": (0, False), "sft_max_examples": (1, True),
-    "ilql_steps_per_iteration": (1, False),
+    "ilql_steps_per_iteration": (1, False), "label_every": (0, False), "label_pairs": (1, False),
+    "label_rm_steps": (1, False),
 }
 # name -> (minimum, maximum, minimum excluded, None allowed)
 _FLOAT_RANGES = {
@@ -270,7 +308,7 @@ _FLOAT_RANGES = {
 
 RESUMABLE_CHANGES = frozenset({
     "iterations", "eval_every", "eval_examples", "eval_batch_size", "num_samples", "tensorboard", "progress",
-    "checkpoint_every", "keep_checkpoints", "threads", "ilql_beta", "ilql_eval_betas",
+    "checkpoint_every", "keep_checkpoints", "threads", "ilql_beta", "ilql_eval_betas", "annotator",
     "resume", "overwrite", "name", "output_dir",  # where the run is, not what it is
 })
 """Settings a ``--resume`` may change; any other difference from the saved config is a :class:`CheckpointError`."""

@@ -13,8 +13,9 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
 
 import torch
 
@@ -85,7 +86,20 @@ def _to_json(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def train(config: TrainConfig) -> dict[str, Any]:
+class IterationCallback(Protocol):
+    """A hook of the PPO loop (Stable-Baselines3's callbacks, smaller), passed as ``train(config, callbacks=...)``.
+
+    ``start`` runs once before the first iteration (also of a resumed run, whose ``trainer.iteration`` says where
+    it is); ``after_iteration`` after each iteration, before its evaluation and checkpoint, and what it returns is
+    logged with the iteration's metrics. ``--label-every`` adds :class:`lmgym.agents.rm.in_the_loop.LabelLoop`.
+    """
+
+    def start(self, run: Run, trainer: PPOTrainer) -> None: ...
+
+    def after_iteration(self, run: Run, trainer: PPOTrainer) -> dict[str, float] | None: ...
+
+
+def train(config: TrainConfig, callbacks: Sequence[IterationCallback] = ()) -> dict[str, Any]:
     """Train a policy on an env: SFT warm start and/or PPO, with evaluation and run outputs.
 
     The run reads as its four stages: :func:`set_up` (devices, run folder, envs), :func:`warm_start`
@@ -99,14 +113,22 @@ def train(config: TrainConfig) -> dict[str, Any]:
         ``length``, ``eos_rate``, ``samples``); ``history`` (the PPO metrics per iteration);
         ``table`` (Markdown); ``wall_time_s``; ``is_main_process``.
 
+    ``callbacks`` (:class:`IterationCallback`) run between PPO iterations, after the labelling rounds of
+    ``config.label_every``.
+
     Raises:
         ConfigError: invalid settings. CheckpointError: a bad ``resume`` target.
 
     The run sets torch's CPU thread count (``config.threads``) and restores the caller's at the end.
     """
+    from lmgym.agents.rm.in_the_loop import label_callbacks
+
     threads = torch.get_num_threads()
     try:
+        if callbacks and config.algo not in ("ppo", "sft+ppo"):
+            raise ConfigError(f"callbacks run between PPO iterations; algo={config.algo!r} has none.")
         run = set_up(config)
+        run.callbacks = [*label_callbacks(config), *callbacks]
         policy = warm_start(run)
         if run.config.algo == "ilql":
             from lmgym.agents.train.offline import ilql_loop as stage
@@ -135,6 +157,8 @@ class Run:
     metric: Any
     """The task metric of evaluations."""
     start_time: float
+    callbacks: list[IterationCallback] = field(default_factory=list)
+    """Run between PPO iterations (see :class:`IterationCallback`)."""
 
     @property
     def main(self) -> bool:
@@ -297,9 +321,13 @@ def ppo_loop(run: Run, policy: PolicyWithValue) -> tuple[dict[str, Any], dict[st
     run.logger.truncate("ppo", trainer.iteration)
     history = read_metrics(run.logger.path, "ppo") if run.main else []
     after = None
+    for callback in run.callbacks:
+        callback.start(run, trainer)
     with run.progress(total=cfg.iterations, initial=trainer.iteration, desc="PPO") as bar:
         while trainer.iteration < cfg.iterations:
             metrics = trainer.iterate()
+            for callback in run.callbacks:
+                metrics.update(callback.after_iteration(run, trainer) or {})
             it = trainer.iteration
             last = it == cfg.iterations
             if run.main and ((cfg.eval_every and it % cfg.eval_every == 0) or last):

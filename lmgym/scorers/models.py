@@ -217,6 +217,11 @@ class RewardModel(HFModelScorer):
     ``template`` (e.g. ``"{prompt}\\n{completion}"``). Unbounded unless ``squash=True``, which
     maps the output through a sigmoid into (0, 1).
 
+    An encoder-decoder classifier (``T5ForSequenceClassification``, BART's) classifies the decoder state at the
+    input's last EOS and needs the same number of EOS tokens in every row of a batch, so each of its inputs is
+    the encoding with its EOS tokens removed (T5 puts one after each text of a pair) and exactly one EOS at the
+    end; the decoder reads the input shifted right, as transformers does when no decoder inputs are given.
+
     Args:
         model: hub id, local folder or loaded ``AutoModelForSequenceClassification`` with
             ``num_labels=1``.
@@ -242,16 +247,36 @@ class RewardModel(HFModelScorer):
             )
         if self.model.config.pad_token_id is None:
             self.model.config.pad_token_id = self.tokenizer.pad_token_id
+        self.eos_id = self._encoder_decoder_eos()
         self.template = template
         self.squash = bool(squash)
         if self.squash:
             self.range = (0.0, 1.0)
 
+    def _encoder_decoder_eos(self) -> int | None:
+        """The EOS id an encoder-decoder classifier reads its output at (``None`` for other models)."""
+        config = self.model.config
+        if not getattr(config, "is_encoder_decoder", False):
+            return None
+        eos = config.eos_token_id if config.eos_token_id is not None else self.tokenizer.eos_token_id
+        if eos is None or eos == config.pad_token_id:
+            raise ScorerError(
+                f"reward_model: an encoder-decoder reward model needs an EOS token distinct from padding (eos "
+                f"{eos}, pad {config.pad_token_id}); its head reads the decoder state at the EOS. Set eos_token_id "
+                "in the model's config.json."
+            )
+        return int(eos)
+
     def encode_pairs(self, prompts: Sequence[str], completions: Sequence[str]) -> list[list[int]]:
         """Token ids of each (prompt, completion) input, exactly as the model reads them (training uses this too)."""
         if self.template is None:
-            return self._encode(prompts, completions)
-        return self._encode([self.template.format(prompt=p, completion=c) for p, c in zip(prompts, completions)])
+            rows = self._encode(prompts, completions)
+        else:
+            rows = self._encode([self.template.format(prompt=p, completion=c) for p, c in zip(prompts, completions)])
+        if self.eos_id is None:
+            return rows
+        eos = self.eos_id
+        return [[*[t for t in row if t != eos][: self.max_length - 1], eos] for row in rows]
 
     def __call__(self, prompts, completions, references=None, **meta):
         torch = _torch(self.name)
