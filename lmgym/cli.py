@@ -15,6 +15,7 @@ Subcommands::
     lmgym prefs make ENV ...        preference pairs {prompt, chosen, rejected} from a simulated annotator
     lmgym rm train --data PAIRS     a reward model (Bradley-Terry) the reward_model scorer loads
     lmgym rlhf ENV --output DIR     SFT -> pairs -> reward model -> PPO against it, proxy vs true metric
+    lmgym rlhf-bench ...            that pipeline per env and seed -> leaderboards/rlhf/
     lmgym label --pairs F --output L  a person picks the better completion; every answer saved at once
 
 Subcommands with many options live in their own modules and parse their own flags; this file
@@ -42,6 +43,7 @@ DELEGATED: dict[str, tuple[str, str]] = {
     "prefs": ("lmgym.agents.rm.prefs_make:main", "write preference pairs labelled by a simulated annotator"),
     "rm": ("lmgym.agents.rm.cli:main", "train a reward model on preference pairs (rm train)"),
     "rlhf": ("lmgym.agents.rm.pipeline:main", "SFT -> preference pairs -> reward model -> PPO, proxy vs true"),
+    "rlhf-bench": ("lmgym.agents.bench.rlhf:main", "the RLHF pipeline per env and seed -> leaderboards/rlhf/"),
     "label": ("lmgym.label:main", "people label preference pairs in the terminal (resumable)"),
 }
 

@@ -37,6 +37,9 @@ ENVS: list[dict] = [
          vector_entry_point="lmgym.envs.generate:PositiveReviewVectorEnv", kwargs=dict(V1_KWARGS)),
     dict(id="lmgym/Keywords-v1", entry_point="lmgym.envs.generate:KeywordsEnv",
          vector_entry_point="lmgym.envs.generate:KeywordsVectorEnv", kwargs=dict(V1_KWARGS)),
+    # Tool use: the agent may call a calculator; results are env-written tokens (lmgym.tool_env).
+    dict(id="lmgym/Calculator-v0", entry_point="lmgym.envs.calculator:CalculatorEnv",
+         vector_entry_point="lmgym.envs.calculator:CalculatorVectorEnv"),
 ]
 
 

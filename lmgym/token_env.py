@@ -116,7 +116,8 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
     - ``prompt_mask (P,)``: 1 for prompt tokens, 0 for padding;
     - ``response_ids (R,)``: tokens written so far, right-padded;
     - ``response_mask (R,)``: 1 for written tokens;
-    - ``step (1,)``: number of tokens written so far. ``0`` means the episode just (re)started,
+    - ``step (1,)``: number of response tokens so far (the agent's and, in tool envs, the env's). ``0``
+      means the episode just (re)started,
       which tells a cache-keeping agent to reset its KV cache for this env.
 
     ## Rewards
@@ -155,6 +156,9 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
     default_scorer: ClassVar[Any] = "token_accuracy"
     default_max_new_tokens: ClassVar[int] = 32
     max_inferred_prompt_tokens: ClassVar[int | None] = None  # cap on P when it is inferred from the prompts
+    #: Agent tokens after which the env may append tokens of its own (:meth:`env_reply`); empty for plain
+    #: text envs. Envs that write tokens (:class:`lmgym.tool_env.ToolEnv`) also show ``agent_mask``.
+    trigger_ids: frozenset[int] = frozenset()
 
     def __init__(
         self,
@@ -184,6 +188,7 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
             self.tokenizer = build_word_tokenizer(task.vocabulary)
         else:
             self.tokenizer = load_tokenizer(tokenizer)
+        self.word_level = tokenizer is None  # the exact word-level tokenizer of the task's closed vocabulary
         self.scorer = make_scorer(self.make_default_scorer(task) if scorer is None else scorer)
         self.render_mode = render_mode
         self.pad_token_id = int(self.tokenizer.pad_token_id)
@@ -221,6 +226,7 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
         self._prompt = np.full(P, self.pad_token_id, np.int64)
         self._prompt_mask = np.zeros(P, np.int64)
         self._response = np.full(R, self.pad_token_id, np.int64)
+        self._env_written = np.zeros(R, np.int64)  # 1 where the env, not the agent, wrote the token
         self._length = 0
         self._done = True
         self._last_reward: float | None = None
@@ -232,6 +238,16 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
         the task (e.g. a fluency model fit to its references) override this hook.
         """
         return self.default_scorer
+
+    def env_reply(self, response: np.ndarray, env_written: np.ndarray) -> np.ndarray:
+        """Token ids the env appends after the agent wrote a token of :attr:`trigger_ids` (the last of
+        ``response``); ``env_written`` marks the earlier env-written tokens. Plain text envs write none."""
+        return np.zeros(0, np.int64)
+
+    def env_written_in(self, ids: Sequence[int]) -> np.ndarray:
+        """``(len(ids),)``: 1 at the tokens of a written-out response that this env would write itself (tool
+        results), 0 at the agent's; a warm start imitates only the agent's. Plain text envs write none."""
+        return np.zeros(len(ids), np.int64)
 
     # ---- text <-> tokens -------------------------------------------------------------------
     def prompt_table(self, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -316,6 +332,7 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
         self._prompt_mask[:] = 0
         self._prompt_mask[len(self._prompt) - lengths[index] :] = 1
         self._response.fill(self.pad_token_id)
+        self._env_written.fill(0)
         self._length = 0
         self._done = False
         self._last_reward = None
@@ -329,24 +346,32 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
         if self._done:
             raise ResetNeededError("The episode has ended (terminated or truncated); call env.reset() before step().")
         token = as_token_id(action, self.vocab_size)
-        length = self._length + 1
+        start = self._length
+        self._response[start] = token
+        self._length = start + 1
         terminated = token == self.eos_token_id
-        truncated = not terminated and length >= self.max_new_tokens
+        if not terminated and token in self.trigger_ids:
+            reply = self.env_reply(self._response[: self._length], self._env_written[: self._length])
+            reply = reply[: self.max_new_tokens - self._length]  # a reply that does not fit is cut: truncated
+            self._response[self._length : self._length + len(reply)] = reply
+            self._env_written[self._length : self._length + len(reply)] = 1
+            self._length += len(reply)
+        truncated = not terminated and self._length >= self.max_new_tokens
         if not (terminated or truncated):
-            self._response[self._length] = token
-            self._length = length
             return self._obs(), 0.0, False, False, {}
-        # Score before touching the episode: if the scorer raises, the step did not happen and can be
-        # retried (or the env reset), in every autoreset mode of a wrapping vector env.
-        completion_ids = self._response[: self._length] if terminated else np.append(self._response[: self._length],
-                                                                                    token)
-        completion = self.decode(completion_ids)
+        completion = self.decode(self._response[: self._length - 1] if terminated else self._response[: self._length])
         example = self._example
-        scores, details = score_with_details(
-            self.scorer, [example.prompt], [completion], [list(example.references)], **batch_meta([example])
-        )
-        self._response[self._length] = token
-        self._length = length
+        try:
+            scores, details = score_with_details(
+                self.scorer, [example.prompt], [completion], [list(example.references)], **batch_meta([example])
+            )
+        except BaseException:
+            # The step did not happen: it can be retried (or the env reset), in every autoreset mode of a
+            # wrapping vector env.
+            self._response[start:] = self.pad_token_id
+            self._env_written[start:] = 0
+            self._length = start
+            raise
         self._done = True
         self._last_reward = scores[0]
         info = {"prompt": example.prompt, "completion": completion, "references": list(example.references),
@@ -358,13 +383,16 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
         R = self.max_new_tokens
         response_mask = np.zeros(R, np.int64)
         response_mask[: self._length] = 1
-        return {
+        obs = {
             "prompt_ids": self._prompt.copy(),
             "prompt_mask": self._prompt_mask.copy(),
             "response_ids": self._response.copy(),
             "response_mask": response_mask,
             "step": np.array([self._length], np.int64),
         }
+        if self.trigger_ids:
+            obs["agent_mask"] = response_mask - self._env_written
+        return obs
 
     def render(self) -> str | None:
         """Text view of the episode: prompt, completion so far and, at the end, the reward."""

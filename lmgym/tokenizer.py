@@ -59,6 +59,44 @@ def build_word_tokenizer(words: Iterable[str]) -> PreTrainedTokenizerFast:
     )
 
 
+def build_wordpiece_tokenizer(words: Iterable[str], characters: str) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer with a character fallback: exact for any text spelled in ``characters``.
+
+    Each whitespace-separated word that is in ``words`` is one token; any other word is spelled
+    with pieces of one character (the first as ``c``, the rest as ``##c``, a WordPiece model), so
+    ``"1234"`` is ``1 ##2 ##3 ##4`` and decodes back to ``"1234"``. Numbers, which a closed word
+    list cannot hold, are thus written digit by digit (tool-use envs: the agent copies a result).
+    A word with a character outside ``characters`` becomes ``<unk>``. Special tokens sit at
+    ids 0-3 as in :func:`build_word_tokenizer`.
+
+    Raises:
+        TokenizerError: empty ``characters``, or a word that contains whitespace.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    chars = sorted(set(characters) - {" ", "\t", "\n"})
+    if not chars:
+        raise TokenizerError("A WordPiece tokenizer needs fallback characters, e.g. string.digits.")
+    unique = sorted(set(words) - set(SPECIAL_TOKENS) - set(chars))
+    bad = [w for w in unique if not w or any(ch.isspace() for ch in w)]
+    if bad:
+        raise TokenizerError(f"Vocabulary words must be non-empty and contain no whitespace; got {bad[:5]!r}.")
+    tokens = [*SPECIAL_TOKENS, *unique, *chars, *(f"##{c}" for c in chars)]
+    core = Tokenizer(models.WordPiece(vocab={t: i for i, t in enumerate(tokens)}, unk_token=UNK,
+                                      max_input_chars_per_word=1000))
+    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    core.decoder = decoders.WordPiece(prefix="##", cleanup=False)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        pad_token=PAD,
+        bos_token=BOS,
+        eos_token=EOS,
+        unk_token=UNK,
+        clean_up_tokenization_spaces=False,
+    )
+
+
 def load_tokenizer(spec: Any) -> PreTrainedTokenizerBase:
     """Return a ready tokenizer from a tokenizer object, a local folder or a hub id.
 

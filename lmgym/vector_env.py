@@ -114,6 +114,8 @@ class BatchedTokenEnv(VectorEnv):
         self._index = np.full(N, -1, np.int64)
         self._split = [self.env.split] * N
         self._response_mask = np.zeros((N, R), np.int64)
+        self._triggers = np.array(sorted(self.env.trigger_ids), np.int64)  # tokens the env may answer (tools)
+        self._env_written = np.zeros((N, R), np.int64)
         self._rows = np.arange(N)
         self.scoring_seconds = 0.0
 
@@ -137,6 +139,7 @@ class BatchedTokenEnv(VectorEnv):
         self._prompt_mask[rows] = np.arange(P)[None, :] >= (P - lengths[index])[:, None]
         self._response[rows] = self._pad
         self._response_mask[rows] = 0
+        self._env_written[rows] = 0
         self._length[rows] = 0
         self._ended[rows] = False
         self._num_ended = int(self._ended.sum())
@@ -245,6 +248,7 @@ class BatchedTokenEnv(VectorEnv):
         actions = self._check_actions(actions)
         N = self.num_envs
         infos: dict[str, Any] = {}
+        before = self._length.copy()  # to take the step back if the scorer fails
         restart = None
         if self._num_ended and self.autoreset_mode == AutoresetMode.NEXT_STEP:
             restart = np.flatnonzero(self._ended)
@@ -258,14 +262,17 @@ class BatchedTokenEnv(VectorEnv):
             self._response[rows, self._length] = actions
             self._length += 1
             terminated = actions == self._eos
-            truncated = ~terminated & (self._length >= self.limit)
+            running = ~terminated
         else:
             rows = np.flatnonzero(active)
             self._response_mask[rows, self._length[rows]] = 1
             self._response[rows, self._length[rows]] = actions[rows]
             self._length[rows] += 1
             terminated = active & (actions == self._eos)
-            truncated = active & ~terminated & (self._length >= self.limit)
+            running = active & ~terminated
+        if self._triggers.size:
+            self._write_replies(np.flatnonzero(running & np.isin(actions, self._triggers)))
+        truncated = running & (self._length >= self.limit)
         ended = terminated | truncated
         finished = np.flatnonzero(ended)
         final = None
@@ -274,7 +281,7 @@ class BatchedTokenEnv(VectorEnv):
             try:
                 final = self._score(finished, terminated)
             except BaseException:
-                self._undo_write(rows)  # the step did not happen: retry it or reset, in every autoreset mode
+                self._undo_write(rows, before)  # the step did not happen: retry it or reset, in every autoreset mode
                 raise
             finally:
                 self.scoring_seconds += time.perf_counter() - t0
@@ -300,11 +307,23 @@ class BatchedTokenEnv(VectorEnv):
             infos = self._merge_info(infos, finished, final)
         return obs, rewards, terminated, truncated, infos
 
-    def _undo_write(self, rows: np.ndarray) -> None:
-        """Take back the token just written in ``rows`` (the positions after a response are padding)."""
-        self._length[rows] -= 1
-        self._response[rows, self._length[rows]] = self._pad
-        self._response_mask[rows, self._length[rows]] = 0
+    def _write_replies(self, rows: np.ndarray) -> None:
+        """Append the env's reply (:meth:`TokenEnv.env_reply`, e.g. a tool result) in ``rows``, cut at the limit."""
+        for i in rows:
+            n = int(self._length[i])
+            reply = self.env.env_reply(self._response[i, :n], self._env_written[i, :n])[: self.limit - n]
+            self._response[i, n : n + len(reply)] = reply
+            self._response_mask[i, n : n + len(reply)] = 1
+            self._env_written[i, n : n + len(reply)] = 1
+            self._length[i] = n + len(reply)
+
+    def _undo_write(self, rows: np.ndarray, before: np.ndarray) -> None:
+        """Take back what this step wrote in ``rows`` (the positions after a response are padding)."""
+        cleared = np.arange(self._response.shape[1])[None, :] >= before[rows, None]  # (len(rows), R)
+        self._response[rows] = np.where(cleared, self._pad, self._response[rows])
+        self._response_mask[rows] = np.where(cleared, 0, self._response_mask[rows])
+        self._env_written[rows] = np.where(cleared, 0, self._env_written[rows])
+        self._length[rows] = before[rows]
 
     def _score(self, rows: np.ndarray, terminated: np.ndarray) -> dict[str, list]:
         ids = [self._response[i, : self._length[i] - 1] if terminated[i] else self._response[i, : self._length[i]]
@@ -320,13 +339,16 @@ class BatchedTokenEnv(VectorEnv):
                 "example_index": self._index[rows].tolist(), "split": [self._split[i] for i in rows]}
 
     def _obs(self) -> dict[str, np.ndarray]:
-        return {
+        obs = {
             "prompt_ids": self._prompt.copy(),
             "prompt_mask": self._prompt_mask.copy(),
             "response_ids": self._response.copy(),
             "response_mask": self._response_mask.copy(),
             "step": self._length[:, None].copy(),
         }
+        if self._triggers.size:
+            obs["agent_mask"] = self._response_mask - self._env_written
+        return obs
 
     @property
     def active(self) -> np.ndarray:

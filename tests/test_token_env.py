@@ -103,7 +103,8 @@ def test_observation_contract(env_id):
     assert obs["step"][0] == 0 and obs["response_mask"].sum() == 0
     # Left padding: the prompt ends in the last slot.
     assert obs["prompt_mask"][-1] == 1
-    obs, *_ = env.step(int(env.eos_token_id) + 2)
+    token = next(t for t in range(int(env.eos_token_id) + 2, env.vocab_size) if t not in env.trigger_ids)
+    obs, *_ = env.step(token)  # a plain token (not one a tool env answers)
     assert obs["step"][0] == 1 and obs["response_mask"][0] == 1
 
 

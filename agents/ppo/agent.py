@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from lmgym.agents.ppo.math import agent_tokens_first
 from lmgym.agents.ppo.policy import PolicyWithValue, build_policy
-from lmgym.agents.ppo.rollout import SamplingConfig, sample_tokens, used_prompt_columns
+from lmgym.agents.ppo.rollout import SamplingConfig, feed_new_tokens, sample_tokens, used_prompt_columns
 from lmgym.errors import ConfigError
 
 
@@ -39,7 +40,8 @@ class PolicyAgent:
             pass afterwards, e.g. the KL to a reference).
 
     Attributes:
-        rounds: with ``record``, one ``(prompt_ids, prompt_mask, response_ids, response_mask)`` per reset.
+        rounds: with ``record``, one ``(prompt_ids, prompt_mask, response_ids, response_mask, agent_mask)`` per
+            reset (``agent_mask``: the agent's tokens; the env's, e.g. tool results, are context only).
     """
 
     batched = True
@@ -64,6 +66,8 @@ class PolicyAgent:
         self._last: torch.Tensor | None = None
         self._tokens: list[torch.Tensor] = []
         self._masks: list[torch.Tensor] = []
+        self._agent: list[torch.Tensor] = []
+        self._length: np.ndarray | None = None  # response tokens per slot before the last act (envs that write)
 
     @classmethod
     def from_folder(cls, path: str, envs: Any, seed: int | None = None, temperature: float = 0.0,
@@ -102,19 +106,46 @@ class PolicyAgent:
 
     @torch.no_grad()
     def act(self, obs: Mapping[str, np.ndarray], done: np.ndarray) -> np.ndarray:
-        """Feed the previous tokens (if any) and pick the next ones; ended slots get padding."""
+        """Feed the previous tokens (if any) and pick the next ones; ended slots get padding.
+
+        Where the env writes tokens too (``agent_mask`` in ``obs``: tool results), what it wrote after the
+        previous token is fed with it, and recorded as context, not as the agent's.
+        """
         if self._state is None:
             raise ConfigError("PolicyAgent.act() before reset(): call agent.reset(obs, infos) first.")
+        writes = "agent_mask" in obs
         if self._last is not None:
-            self._logits, _ = self.policy.step(self._state, self._last)
+            if writes:
+                self._logits, _ = feed_new_tokens(self.policy, self._state, dict(obs), self._length, self._last,
+                                                  self.pad)
+                if self.record:
+                    self._record_env_tokens(obs)
+            else:
+                self._logits, _ = self.policy.step(self._state, self._last)
         active = torch.as_tensor(~np.asarray(done, bool), device=self._device)  # (N,)
         token = sample_tokens(self._logits, self.sampling, self.generator)  # (N,)
         token = torch.where(active, token, torch.full_like(token, self.pad))
         if self.record:
-            self._tokens.append(token)
-            self._masks.append(active.long())
+            self._tokens.append(token[:, None])
+            self._masks.append(active.long()[:, None])
+            self._agent.append(active.long()[:, None])
+        if writes:
+            self._length = np.asarray(obs["step"])[:, 0].copy()
         self._last = token
         return token.cpu().numpy()
+
+    def _record_env_tokens(self, obs: Mapping[str, np.ndarray]) -> None:
+        """Record the tokens the env wrote after each slot's previous token (none for most slots)."""
+        count = np.maximum(np.asarray(obs["step"])[:, 0] - self._length - 1, 0)
+        k = int(count.max())
+        if k == 0:
+            return
+        cols = np.minimum(self._length[:, None] + 1 + np.arange(k)[None, :], obs["response_ids"].shape[1] - 1)
+        real = np.arange(k)[None, :] < count[:, None]
+        ids = np.where(real, np.take_along_axis(np.asarray(obs["response_ids"]), cols, 1), self.pad)
+        self._tokens.append(torch.as_tensor(ids, device=self._device))
+        self._masks.append(torch.as_tensor(real, device=self._device).long())
+        self._agent.append(torch.zeros_like(self._masks[-1]))
 
     def finish(self) -> None:
         """Close the current round (:attr:`rounds` then holds it)."""
@@ -122,5 +153,8 @@ class PolicyAgent:
 
     def _finish_round(self) -> None:
         if self.record and self._tokens:
-            self.rounds.append((*self._prompt, torch.stack(self._tokens, 1), torch.stack(self._masks, 1)))
-        self._tokens, self._masks = [], []
+            ids, present, agent = (torch.cat(t, 1) for t in (self._tokens, self._masks, self._agent))
+            order = agent_tokens_first(present)  # each slot's tokens as one prefix (a no-op without env tokens)
+            ids, present, agent = (t.gather(1, order) for t in (ids, present, agent))
+            self.rounds.append((*self._prompt, ids, present, agent))
+        self._tokens, self._masks, self._agent = [], [], []

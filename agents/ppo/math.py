@@ -64,6 +64,21 @@ def masked_whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True, 
 # ---- rewards, advantages ------------------------------------------------------------------------
 
 
+def agent_tokens_first(mask: torch.Tensor) -> torch.Tensor:
+    """Column order ``(B, T)`` that moves each row's masked-in tokens to the front, keeping their order.
+
+    Where the env writes tokens between the agent's (tool results), the agent's tokens are not a prefix
+    of the response. ``x.gather(1, order)`` lays them out as one, so the per-token maths (rewards at the
+    last token, GAE from each agent token to the next) runs unchanged; :func:`spread_agent_tokens` undoes it.
+    """
+    return torch.sort((mask <= 0).to(torch.int8), dim=1, stable=True).indices
+
+
+def spread_agent_tokens(x: torch.Tensor, order: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Inverse of ``x.gather(1, order)`` for the ``mask``-ed (front) entries; 0 everywhere else."""
+    return torch.zeros_like(x).scatter(1, order, x * mask)
+
+
 def last_token_index(mask: torch.Tensor) -> torch.Tensor:
     """Index of the last valid token of each row of a prefix ``mask (B, T)`` (0 for empty rows)."""
     return (mask.sum(-1).long() - 1).clamp(min=0)  # (B,)

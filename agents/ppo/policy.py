@@ -221,6 +221,40 @@ class PolicyWithValue(nn.Module):
         """Feed one token per row ``(B,)``; return the next ``logits (B, V)`` and ``values (B,)``."""
         return self._decode(state, tokens.view(-1, 1))
 
+    @torch.no_grad()
+    def feed(self, state: DecodeState, tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Feed several tokens per row at once ``(B, k)``, real where ``mask`` is 1 (a prefix of each row);
+        return ``logits (B, V)`` and ``values (B,)`` after each row's last real token.
+
+        What a rollout needs when the env writes tokens too (tool results, :mod:`lmgym.tool_env`): the
+        agent's token and the env's reply enter the KV cache in one forward. Padding is masked out of
+        attention and positions, so the result equals feeding the real tokens one by one. Causal LMs only.
+
+        Raises:
+            ConfigError: for a seq2seq policy (its decoder positions cannot skip padding).
+        """
+        if tokens.shape[1] == 1 and bool(mask.all()):
+            return self.step(state, tokens[:, 0])
+        if self.is_seq2seq:
+            raise ConfigError("Envs that write tokens into the response (tool results) need a causal policy; "
+                              "use a causal model (e.g. --model default-causal).")
+        mask = mask.long()
+        position = state.position[:, None] + mask.cumsum(1)  # (B, k): padding repeats the last position
+        state.attention_mask = torch.cat([state.attention_mask, mask], 1)
+        state.position = position[:, -1]
+        out = self.model(
+            input_ids=tokens,
+            attention_mask=state.attention_mask,
+            position_ids=position,
+            use_cache=True,
+            output_hidden_states=True,
+            **{CACHE_FIELD: state.cache},
+        )
+        state.cache = getattr(out, CACHE_FIELD)
+        rows = torch.arange(len(tokens), device=tokens.device)
+        last = (mask.sum(1) - 1).clamp(min=0)
+        return self.decode_outputs(out.logits[rows, last], out.hidden_states[-1][rows, last])
+
     def _decode(self, state: DecodeState, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.is_seq2seq:
             out = self.model(

@@ -69,7 +69,9 @@ class Rollout:
     Tensors (on the policy's device): ``prompt_ids``/``prompt_mask`` ``(N, P')``, the env's left-padded
     prompts without the columns that are padding in every row (``P' <= P``);
     ``response_ids``/``response_mask``/``logprobs``/``values`` ``(N, T)`` where ``T`` is the
-    longest response in the batch; ``scores``/``terminated`` ``(N,)``.
+    longest response in the batch; ``scores``/``terminated`` ``(N,)``. Where the env writes tokens too
+    (tool results), ``response_mask`` covers every response token, ``agent_mask`` the agent's (log-probs
+    and values are 0 elsewhere); ``agent_mask`` is ``None`` otherwise.
     Python lists (one entry per episode): ``prompts``, ``completions``, ``references``,
     ``example_index``.
     """
@@ -86,11 +88,18 @@ class Rollout:
     completions: list[str]
     references: list[list[str]]
     example_index: list[int]
+    agent_mask: torch.Tensor | None = None
+
+    @property
+    def loss_mask(self) -> torch.Tensor:
+        """``(N, T)``: 1 at the tokens the agent wrote, what losses, KL and advantages cover (``agent_mask``
+        where the env writes tokens too, e.g. tool results; else ``response_mask``)."""
+        return self.response_mask if self.agent_mask is None else self.agent_mask
 
     @property
     def num_tokens(self) -> int:
-        """Tokens written in the batch (the env steps that counted)."""
-        return int(self.response_mask.sum().item())
+        """Tokens the agent wrote in the batch (the env steps that counted)."""
+        return int(self.loss_mask.sum().item())
 
     def select(self, rows: torch.Tensor | np.ndarray | list[int]) -> Rollout:
         """A new rollout with only ``rows`` (tensor fields indexed, lists picked)."""
@@ -99,7 +108,10 @@ class Rollout:
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            out[f.name] = value[index] if isinstance(value, torch.Tensor) else [value[i] for i in rows_list]
+            if value is None:
+                out[f.name] = None
+            else:
+                out[f.name] = value[index] if isinstance(value, torch.Tensor) else [value[i] for i in rows_list]
         return Rollout(**out)
 
 
@@ -159,8 +171,10 @@ def collect_rollout(
     temperature = sampling.temperature if sampling.temperature > 0 else 1.0
 
     state, logits, values = policy.start(prompt_ids, prompt_mask)  # (N, V), (N,)
+    writes = "agent_mask" in obs  # the env writes tokens too (tool results): responses come from its obs
+    length = obs["step"][:, 0].copy()  # response tokens so far per slot; the next agent token goes there
     active = torch.ones(N, dtype=torch.bool, device=device)
-    tokens, logps, vals, masks = [], [], [], []
+    tokens, logps, vals, masks, places = [], [], [], [], []
     scores = np.zeros(N, np.float64)
     terminated = np.zeros(N, bool)
     prompts, completions, references = [""] * N, [""] * N, [[] for _ in range(N)]
@@ -173,7 +187,8 @@ def collect_rollout(
         logps.append(logp)
         vals.append(values.float())
         masks.append(active.long())
-        _, rewards, term, trunc, infos = envs.step(token.cpu().numpy())
+        places.append(length.copy())
+        obs, rewards, term, trunc, infos = envs.step(token.cpu().numpy())
         ended = np.flatnonzero(term | trunc)
         for i in ended:
             scores[i], terminated[i] = rewards[i], bool(term[i])
@@ -185,20 +200,46 @@ def collect_rollout(
             active[torch.as_tensor(ended, device=device)] = False
         if not bool(active.any()):
             break
-        logits, values = policy.step(state, token)
+        if writes:
+            logits, values = feed_new_tokens(policy, state, obs, length, token, pad)
+            length = obs["step"][:, 0].copy()
+        else:
+            logits, values = policy.step(state, token)
     if bool(active.any()):
         raise RuntimeError("The vector env did not end every episode within its token limit.")
-    return Rollout(
-        prompt_ids=prompt_ids,
-        prompt_mask=prompt_mask,
-        response_ids=torch.stack(tokens, 1),  # (N, T)
-        response_mask=torch.stack(masks, 1),
-        logprobs=torch.stack(logps, 1),
-        values=torch.stack(vals, 1),
-        scores=torch.as_tensor(scores, dtype=torch.float32, device=device),
-        terminated=torch.as_tensor(terminated, device=device),
-        prompts=prompts,
-        completions=completions,
-        references=references,
-        example_index=example_index,
-    )
+    common = dict(prompt_ids=prompt_ids, prompt_mask=prompt_mask,
+                  scores=torch.as_tensor(scores, dtype=torch.float32, device=device),
+                  terminated=torch.as_tensor(terminated, device=device), prompts=prompts, completions=completions,
+                  references=references, example_index=example_index)
+    if not writes:
+        return Rollout(response_ids=torch.stack(tokens, 1), response_mask=torch.stack(masks, 1),  # (N, T)
+                       logprobs=torch.stack(logps, 1), values=torch.stack(vals, 1), **common)
+    # The env's final obs holds every response, env-written tokens included; the agent's log-probs and
+    # values go to the positions where its tokens landed.
+    T = int(obs["step"].max())
+    agent_mask = torch.as_tensor(obs["agent_mask"][:, :T], device=device)
+    taken = torch.stack(masks, 1).bool()  # (N, steps): the slot was running, so its token counted
+    at = torch.where(taken, torch.as_tensor(np.stack(places, 1), device=device), T)  # column T: a spare
+
+    def place(per_step: list[torch.Tensor]) -> torch.Tensor:
+        return torch.zeros(N, T + 1, device=device).scatter(1, at, torch.stack(per_step, 1).float())[:, :T]
+
+    return Rollout(response_ids=torch.as_tensor(obs["response_ids"][:, :T], device=device),
+                   response_mask=torch.as_tensor(obs["response_mask"][:, :T], device=device),
+                   logprobs=place(logps), values=place(vals), agent_mask=agent_mask, **common)
+
+
+def feed_new_tokens(policy: PolicyWithValue, state: Any, obs: dict[str, np.ndarray], before: np.ndarray,
+                    token: torch.Tensor, pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Feed each slot's new response tokens since ``before`` (its agent token and any env reply) to the KV
+    cache in one forward. Slots with none (ended earlier) take a masked-out pad, so their positions stop
+    where their response did. Returns the next ``logits (N, V)`` and ``values (N,)``."""
+    count = obs["step"][:, 0] - before  # (N,) new tokens per slot
+    if (count == 1).all():
+        return policy.step(state, token)
+    k = max(int(count.max()), 1)
+    cols = np.minimum(before[:, None] + np.arange(k)[None, :], obs["response_ids"].shape[1] - 1)  # (N, k)
+    real = np.arange(k)[None, :] < count[:, None]
+    ids = np.where(real, np.take_along_axis(obs["response_ids"], cols, 1), pad)
+    device = token.device
+    return policy.feed(state, torch.as_tensor(ids, device=device), torch.as_tensor(real, device=device).long())

@@ -32,14 +32,21 @@ class SFTData:
     prompt_mask: torch.Tensor
     response_ids: torch.Tensor
     response_mask: torch.Tensor
+    loss_mask: torch.Tensor | None = None
+    """``(M, R)``: the response tokens in the loss, where the env would write some itself (tool results:
+    context, not imitated); ``None``: all of ``response_mask``."""
 
     def __len__(self) -> int:
         return len(self.prompt_ids)
 
     def batch(self, rows: torch.Tensor, device: torch.device | str) -> tuple[torch.Tensor, ...]:
-        """Rows ``rows`` trimmed of all-padding columns, on ``device``."""
-        return trim_padding(*(t[rows].to(device) for t in (self.prompt_ids, self.prompt_mask,
-                                                           self.response_ids, self.response_mask)))
+        """Rows ``rows`` trimmed of all-padding columns, on ``device``: the four layout tensors, then the loss
+        mask when there is one."""
+        out = trim_padding(*(t[rows].to(device) for t in (self.prompt_ids, self.prompt_mask,
+                                                          self.response_ids, self.response_mask)))
+        if self.loss_mask is None:
+            return out
+        return (*out, self.loss_mask[rows, : out[2].shape[1]].to(device))
 
 
 def trim_padding(
@@ -81,13 +88,24 @@ def build_sft_data(env: Any, split: str = "train", max_examples: int | None = No
         target = [*ref_ids, eos][:R]
         response_ids[row, : len(target)] = torch.as_tensor(target)
         response_mask[row, : len(target)] = 1
-    return SFTData(prompt_ids, prompt_mask, response_ids, response_mask)
+    loss_mask = None
+    if env.trigger_ids:  # the env writes tokens too: they are context, not what the policy imitates
+        written = [torch.as_tensor(env.env_written_in(row[: int(n)].tolist()))
+                   for row, n in zip(response_ids, response_mask.sum(1))]
+        loss_mask = response_mask.clone()
+        for row, w in enumerate(written):
+            loss_mask[row, : len(w)] -= w
+    return SFTData(prompt_ids, prompt_mask, response_ids, response_mask, loss_mask)
 
 
 def sft_loss(model: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean token cross-entropy of the responses and the token accuracy of greedy predictions."""
-    prompt_ids, prompt_mask, response_ids, response_mask = batch
+    """Mean token cross-entropy of the responses and the token accuracy of greedy predictions.
+
+    ``batch``: :meth:`SFTData.batch`'s tensors; with a fifth (a loss mask), only its tokens count.
+    """
+    prompt_ids, prompt_mask, response_ids, response_mask, *loss_mask = batch
     out = model(prompt_ids, prompt_mask, response_ids, response_mask)
+    response_mask = loss_mask[0] if loss_mask else response_mask
     logp = torch.log_softmax(out.logits.float(), -1)  # (B, R, V)
     nll = -logp.gather(-1, response_ids.unsqueeze(-1)).squeeze(-1)  # (B, R)
     loss = masked_mean(nll, response_mask)

@@ -31,6 +31,7 @@ import torch
 
 from lmgym.agents.ppo.checkpoint import load_checkpoint, save_checkpoint
 from lmgym.agents.ppo.math import (
+    agent_tokens_first,
     compute_gae,
     entropy_from_logits,
     group_center,
@@ -43,6 +44,7 @@ from lmgym.agents.ppo.math import (
     masked_whiten,
     policy_loss,
     rloo_advantages,
+    spread_agent_tokens,
     token_rewards,
     value_loss,
 )
@@ -51,6 +53,7 @@ from lmgym.agents.ppo.reference import ReferenceModel
 from lmgym.agents.ppo.rollout import Rollout, SamplingConfig, collect_rollout
 from lmgym.agents.ppo.sft import trim_padding
 from lmgym.agents.ppo.shaping import dense_score_rewards
+from lmgym.errors import ConfigError
 
 if TYPE_CHECKING:
     from lmgym.agents.train.config import TrainConfig
@@ -94,6 +97,9 @@ class PPOTrainer:
         accelerator: Any,
         resume_from: str | None = None,
     ) -> None:
+        if config.dense_reward and envs.env.trigger_ids:
+            raise ConfigError("--dense-reward scores response prefixes, which envs that write tokens (tool use) "
+                              "do not have; train them with the final reward (drop --dense-reward).")
         self.config = config
         self.envs = envs
         self.accelerator = accelerator
@@ -139,17 +145,25 @@ class PPOTrainer:
         with acc.autocast():
             ro = collect_rollout(self.policy, self.envs, self.sampling, generator=generator, seed=seed, obs=obs)
         t_rollout = time.perf_counter() - t0
-        mask = ro.response_mask.float()  # (N, T)
+        mask = ro.loss_mask.float()  # (N, T): the agent's tokens
 
         # 2.-4. reference log-probs (one teacher-forced pass), rewards, advantages.
         with acc.autocast():
             ref_logprobs = self.reference.logprobs(ro.prompt_ids, ro.prompt_mask, ro.response_ids, ro.response_mask,
                                                    temperature=self.sampling.temperature or 1.0)
         scores = dense_score_rewards(self.envs, ro, self.envs.env.split) if cfg.dense_reward else ro.scores
-        rewards, kl = token_rewards(scores, ro.logprobs, ref_logprobs, mask, self.kl_controller.value)
+        logprobs, values, order = ro.logprobs, ro.values, None
+        if ro.agent_mask is not None:  # the env wrote tokens too: per-token maths over the agent's tokens only
+            order = agent_tokens_first(mask)
+            logprobs, ref_logprobs, values, mask = (t.gather(1, order) for t in (logprobs, ref_logprobs, values, mask))
+        rewards, kl = token_rewards(scores, logprobs, ref_logprobs, mask, self.kl_controller.value)
         if it == 1:
-            self._calibrate_value_bias(ro, rewards, mask)
-        advantages, returns = self.advantages(ro.values, rewards, mask)
+            shift = self._value_bias_shift(values, rewards, mask)
+            values = values + shift * mask
+            ro.values.add_(shift * ro.loss_mask)
+        advantages, returns = self.advantages(values, rewards, mask)
+        if order is not None:  # back to the response layout of the update's teacher-forced pass
+            advantages, returns = (spread_agent_tokens(t, order, mask) for t in (advantages, returns))
 
         # 5. update.
         t1 = time.perf_counter()
@@ -168,9 +182,9 @@ class PPOTrainer:
             "objective/kl": seq_kl.mean(),
             "objective/kl_per_token": masked_mean(kl, mask),
             "objective/kl_penalty": self.kl_controller.value * seq_kl.mean(),
-            "value/mean": masked_mean(ro.values, mask),
-            "value/returns": masked_mean(returns, mask),
-            "value/explained_variance": torch.tensor(explained_variance(ro.values, returns, mask)),
+            "value/mean": masked_mean(ro.values, ro.loss_mask),
+            "value/returns": masked_mean(returns, ro.loss_mask),
+            "value/explained_variance": torch.tensor(explained_variance(ro.values, returns, ro.loss_mask)),
             "episode/length": mask.sum(1).mean(),
             "episode/eos_rate": ro.terminated.float().mean(),
             **stats,
@@ -216,18 +230,19 @@ class PPOTrainer:
         return advantages, returns
 
     @torch.no_grad()
-    def _calibrate_value_bias(self, ro: Rollout, rewards: torch.Tensor, mask: torch.Tensor) -> None:
-        """Before the first update, shift the new value head's bias by the mean error of its predictions.
+    def _value_bias_shift(self, values: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Before the first update, shift the new value head's bias by the mean error of its predictions;
+        returns the shift (the caller moves the rollout's values by it).
 
         The head starts untrained while returns sit far from 0 (e.g. around 0.7 for a good SFT
         model); without this, the first iterations spend their value steps on the offset and the
         value errors leak into the advantages. Averaged over processes, so every replica agrees.
         """
-        _, returns = compute_gae(rewards, ro.values, mask, self.config.gamma, 1.0)
-        shift = masked_mean(returns - ro.values, mask).reshape(1)
+        _, returns = compute_gae(rewards, values, mask, self.config.gamma, 1.0)
+        shift = masked_mean(returns - values, mask).reshape(1)
         shift = self.accelerator.reduce(shift, reduction="mean")
         self.policy.value_head.bias.add_(shift.to(self.policy.value_head.bias.dtype))
-        ro.values.add_(shift * mask)
+        return shift
 
     def _group_reset(self, seed: int) -> dict[str, np.ndarray]:
         """Reset the slots to ``num_envs / samples_per_prompt`` random train examples, each in consecutive slots."""
@@ -254,7 +269,7 @@ class PPOTrainer:
                 prompt_ids, prompt_mask, response_ids, response_mask = trim_padding(
                     ro.prompt_ids[rows], ro.prompt_mask[rows], ro.response_ids[rows], ro.response_mask[rows])
                 T = response_ids.shape[1]
-                mask = response_mask.float()
+                mask = ro.loss_mask[rows, :T].float()  # env-written tokens (tool results) are context only
                 with acc.autocast():
                     out = self.model(prompt_ids, prompt_mask, response_ids, response_mask)  # one pass per sequence
                 logits = out.logits.float() / temperature  # (b, T, V)

@@ -110,12 +110,12 @@ def evaluate_policy(
 def reference_kl(
     policy: PolicyWithValue, reference: ReferenceModel, rounds: list[tuple[torch.Tensor, ...]], total: int
 ) -> list[float]:
-    """Exact KL(policy || reference) summed over each recorded completion's tokens (the first ``total`` rows)."""
+    """Exact KL(policy || reference) summed over each recorded completion's agent tokens (the first ``total`` rows)."""
     kls: list[float] = []
-    for prompt_ids, prompt_mask, response_ids, response_mask in rounds:
+    for prompt_ids, prompt_mask, response_ids, response_mask, agent_mask in rounds:
         n = min(len(prompt_ids), total - len(kls))  # the last round's spare slots do not count
         rows = (prompt_ids[:n], prompt_mask[:n], response_ids[:n], response_mask[:n])
         logits = policy.cut_logits(lm_forward(policy.model, *rows, want_hidden=False)[0])  # (n, T, V)
         ref_logits = reference.logits(*rows)
-        kls += masked_sum(kl_from_logits(logits, ref_logits), rows[3], dim=1).tolist()
+        kls += masked_sum(kl_from_logits(logits, ref_logits), agent_mask[:n], dim=1).tolist()  # the agent's tokens
     return kls

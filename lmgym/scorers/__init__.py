@@ -19,6 +19,7 @@ from lmgym.scorers.base import (
 register_scorer("exact_match", "lmgym.scorers.match:ExactMatch")
 register_scorer("token_accuracy", "lmgym.scorers.match:TokenAccuracy")
 register_scorer("token_f1", "lmgym.scorers.match:TokenF1")
+register_scorer("numeric_match", "lmgym.scorers.match:NumericMatch")
 register_scorer("rouge1", "lmgym.scorers.overlap:Rouge1")
 register_scorer("rouge2", "lmgym.scorers.overlap:Rouge2")
 register_scorer("rougeL", "lmgym.scorers.overlap:RougeL")

@@ -93,9 +93,13 @@ class WeightedSum(Scorer):
         """Score with every component; returns ``{component_name: values}``."""
         return {name: checked_score(s, prompts, completions, references, **meta) for name, s, _ in self.parts}
 
+    def combine(self, parts: dict[str, list[float]]) -> list[float]:
+        """The weighted sums of :meth:`details`' values."""
+        count = len(next(iter(parts.values())))
+        return [sum(w * parts[n][i] for n, _, w in self.parts) for i in range(count)]
+
     def __call__(self, prompts, completions, references=None, **meta):
-        parts = self.details(prompts, completions, references, **meta)
-        return [sum(w * parts[n][i] for n, _, w in self.parts) for i in range(len(completions))]
+        return self.combine(self.details(prompts, completions, references, **meta))
 
 
 # name -> "module:attribute" (imported lazily so `import lmgym` stays light) or a factory.
@@ -284,10 +288,13 @@ def score_with_details(
     references: Sequence[Sequence[str]] | None = None,
     **meta: Any,
 ) -> tuple[list[float], list[dict[str, float]]]:
-    """Score a batch and return ``(scores, details)``; details list each component for weighted sums."""
-    if isinstance(scorer, WeightedSum):
+    """Score a batch and return ``(scores, details)``.
+
+    A scorer with parts (``details()`` and ``combine()``, e.g. :class:`WeightedSum`) reports each part.
+    """
+    if callable(getattr(scorer, "details", None)) and callable(getattr(scorer, "combine", None)):
         parts = scorer.details(prompts, completions, references, **meta)
-        scores = [sum(w * parts[name][i] for name, _, w in scorer.parts) for i in range(len(completions))]
+        scores = scorer.combine(parts)
         details = [{name: parts[name][i] for name in parts} for i in range(len(completions))]
         return scores, details
     scores = checked_score(scorer, prompts, completions, references, **meta)

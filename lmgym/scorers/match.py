@@ -1,11 +1,15 @@
-"""String-match scorers: exact match, per-position token accuracy, token-level F1."""
+"""String-match scorers: exact match, per-position token accuracy, token-level F1, numeric match."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
+from fractions import Fraction
 
 from lmgym.scorers.base import Scorer
+
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
 def _refs(references: Sequence[Sequence[str]] | None, i: int) -> Sequence[str]:
@@ -73,5 +77,49 @@ class TokenF1(Scorer):
                     continue
                 p, rec = common / sum(pred.values()), common / sum(gold.values())
                 best = max(best, 2 * p * rec / (p + rec))
+            out.append(best)
+        return out
+
+
+class NumericMatch(Scorer):
+    """1.0 when the completion's last number equals a reference's number exactly, else partial credit.
+
+    Numbers are read as exact decimals (``"2.50"`` equals ``"2.5"``; ``"1,234"`` is ``1234``). A wrong
+    number earns ``partial_credit * max(0, 1 - |x - ref| / max(|ref|, 1))`` (``partial_credit=0``: none);
+    a completion without a number earns 0. The best reference counts.
+
+    >>> NumericMatch()([""] * 3, ["it is 42", "42.0", "41"], [["42"]] * 3)
+    [1.0, 1.0, 0.0]
+    >>> NumericMatch(partial_credit=0.5)([""], ["40"], [["50"]])
+    [0.4]
+    """
+
+    name = "numeric_match"
+    range = (0.0, 1.0)
+
+    def __init__(self, partial_credit: float = 0.0) -> None:
+        from lmgym.validation import check_float
+
+        self.partial_credit = check_float("partial_credit", partial_credit, minimum=0, maximum=1)
+
+    @staticmethod
+    def last_number(text: str) -> Fraction | None:
+        """The last number written in ``text`` (commas between digit groups ignored), or ``None``."""
+        found = _NUMBER.findall(text.replace(",", ""))
+        return Fraction(found[-1]) if found else None
+
+    def __call__(self, prompts, completions, references=None, **meta):
+        out = []
+        for i, c in enumerate(completions):
+            value, best = self.last_number(c), 0.0
+            for r in _refs(references, i):
+                target = self.last_number(r)
+                if value is None or target is None:
+                    continue
+                if value == target:
+                    best = 1.0
+                    break
+                closeness = 1 - abs(value - target) / max(abs(target), 1)
+                best = max(best, self.partial_credit * max(0.0, float(closeness)))
             out.append(best)
         return out
