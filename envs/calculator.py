@@ -198,7 +198,7 @@ class CalculatorEnv(ToolEnv):
         super().__init__(task, tools=[Tool("calculator", calculator, timeout=None, max_chars=40)],
                          max_calls=max_calls, call_penalty=call_penalty, **kwargs)
 
-    def make_default_scorer(self, task: Task) -> Any:
+    def answer_metric(self, task: Task) -> Any:
         from lmgym.scorers.match import NumericMatch
 
         return NumericMatch(self.partial_credit)

@@ -16,6 +16,7 @@ Subcommands::
     lmgym rm train --data PAIRS     a reward model (Bradley-Terry) the reward_model scorer loads
     lmgym rlhf ENV --output DIR     SFT -> pairs -> reward model -> PPO against it, proxy vs true metric
     lmgym rlhf-bench ...            that pipeline per env and seed -> leaderboards/rlhf/
+    lmgym tool-bench ...            PPO on Calculator-v0 with and without the calculator -> leaderboards/tools/
     lmgym label --pairs F --output L  a person picks the better completion; every answer saved at once
 
 Subcommands with many options live in their own modules and parse their own flags; this file
@@ -44,6 +45,7 @@ DELEGATED: dict[str, tuple[str, str]] = {
     "rm": ("lmgym.agents.rm.cli:main", "train a reward model on preference pairs (rm train)"),
     "rlhf": ("lmgym.agents.rm.pipeline:main", "SFT -> preference pairs -> reward model -> PPO, proxy vs true"),
     "rlhf-bench": ("lmgym.agents.bench.rlhf:main", "the RLHF pipeline per env and seed -> leaderboards/rlhf/"),
+    "tool-bench": ("lmgym.agents.bench.tools:main", "Calculator-v0 with and without the tool -> leaderboards/tools/"),
     "label": ("lmgym.label:main", "people label preference pairs in the terminal (resumable)"),
 }
 
@@ -108,7 +110,11 @@ def cmd_play(args: argparse.Namespace, stdin=None) -> int:
     tok = env.unwrapped.tokenizer
     obs, info = env.reset(seed=args.seed)
     print(f"{args.env}: type one word per line (or several, space-separated); '#N' sends token id N;")
-    print("an empty line sends EOS; 'quit' leaves.\n")
+    print("an empty line sends EOS; 'quit' leaves.")
+    if env.unwrapped.trigger_ids:
+        tools = ", ".join(env.unwrapped.tools)
+        print(f"Tools ({tools}): write '<call> INPUT </call>'; the env answers '<result> ... </result>'.")
+    print()
     print(env.render())
     episodes = 0
     while True:
@@ -117,11 +123,18 @@ def cmd_play(args: argparse.Namespace, stdin=None) -> int:
         if not line or line.strip() == "quit":
             break
         words = line.split() or [tok.eos_token]
-        terminated = truncated = False
-        for word in words:
-            action = int(word[1:]) if word.startswith("#") and word[1:].isdigit() else tok.convert_tokens_to_ids(word)
-            if action == tok.unk_token_id and word != tok.unk_token:
+        actions = []
+        for word in words:  # a word may be several tokens (numbers in the calculator's tokenizer: 1 ##2 ##3)
+            if word.startswith("#") and word[1:].isdigit():
+                actions.append(int(word[1:]))
+                continue
+            ids = [tok.convert_tokens_to_ids(word)] if word in tok.all_special_tokens else \
+                tok.convert_tokens_to_ids(tok.tokenize(word))
+            if tok.unk_token_id in ids and word != tok.unk_token:
                 print(f"  '{word}' is not in the vocabulary (it would be <unk>); sending <unk>.")
+            actions += ids
+        terminated = truncated = False
+        for action in actions:
             try:
                 obs, reward, terminated, truncated, info = env.step(action)
             except InvalidActionError as exc:

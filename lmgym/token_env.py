@@ -394,6 +394,10 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
             obs["agent_mask"] = response_mask - self._env_written
         return obs
 
+    def render_completion(self) -> str:
+        """The response so far as ``render`` shows it: its tokens, space-separated."""
+        return " ".join(self.tokenizer.convert_ids_to_tokens([int(i) for i in self._response[: self._length]]))
+
     def render(self) -> str | None:
         """Text view of the episode: prompt, completion so far and, at the end, the reward."""
         if self.render_mode is None:
@@ -402,8 +406,7 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
         if self._example is None:
             text = "(no episode yet: call reset())"
         else:
-            written = self.tokenizer.convert_ids_to_tokens([int(i) for i in self._response[: self._length]])
-            lines = [f"prompt     : {self._example.prompt}", f"completion : {' '.join(written)}"]
+            lines = [f"prompt     : {self._example.prompt}", f"completion : {self.render_completion()}"]
             if self._last_reward is not None:
                 refs = " | ".join(self._example.references)
                 lines.append(f"reward     : {self._last_reward:.4f}   references: {refs}")

@@ -84,13 +84,14 @@ def count_calls(text: str) -> int:
 class ToolUseScorer(Scorer):
     """Score the answer of a tool-use completion with ``inner``, minus ``call_penalty`` per call.
 
-    ``details`` reports the inner score (under the inner scorer's name) and ``tool_calls``.
+    ``details`` reports the inner score (under the inner scorer's name) and ``tool_calls``. With a penalty the
+    name says so (``numeric_match-0.05*calls``), so the task metric (no penalty) keeps the inner name.
     """
 
     def __init__(self, inner: Any, call_penalty: float = 0.0) -> None:
         self.inner = make_scorer(inner)
         self.call_penalty = check_float("call_penalty", call_penalty, minimum=0)
-        self.name = self.inner.name
+        self.name = self.inner.name if not self.call_penalty else f"{self.inner.name}-{self.call_penalty:g}*calls"
         self.higher_is_better = self.inner.higher_is_better
         self.range = self.inner.range
         self.library = self.inner.library
@@ -128,18 +129,23 @@ class ToolEnv(TokenEnv):
     - ``tools``: ``{name: callable}`` or a list of :class:`~lmgym.tools.call.Tool`;
     - ``max_calls``: calls allowed per episode (later ones get an error result; 0 disables the tools);
     - ``call_penalty``: subtracted from the reward per call;
-    - ``tool_timeout``, ``max_tool_chars``: limits of callables given without a :class:`Tool` wrapper.
+    - ``tool_timeout``, ``max_tool_chars``: limits of callables given without a :class:`Tool` wrapper;
+    - ``metric``: the task metric that judges answers (default: :meth:`answer_metric`); the reward is the
+      ``scorer``'s value of the answer (default: the metric) minus the penalty.
 
     ## Version History
     - v0: initial version.
     """
 
     def __init__(self, task: Task, *, tools: Any, max_calls: int = 3, call_penalty: float = 0.0,
-                 tool_timeout: float | None = 1.0, max_tool_chars: int = 200, **kwargs: Any) -> None:
+                 tool_timeout: float | None = 1.0, max_tool_chars: int = 200, metric: Any = None,
+                 **kwargs: Any) -> None:
+        self._metric = metric  # read by make_default_scorer, which the base class calls
         super().__init__(task, **kwargs)
         self.tools: dict[str, Tool] = as_tools(tools, tool_timeout, max_tool_chars)
         self.max_calls = check_int("max_calls", max_calls, minimum=0)
-        self.scorer = ToolUseScorer(self.scorer, call_penalty)
+        base = self.scorer.inner if isinstance(self.scorer, ToolUseScorer) else self.scorer
+        self.scorer = ToolUseScorer(base, call_penalty)
         ids = self.tokenizer.convert_tokens_to_ids(list(TOOL_TAGS))
         unk = self.tokenizer.unk_token_id
         missing = [t for t, i in zip(TOOL_TAGS, ids) if i is None or i == unk]
@@ -153,6 +159,15 @@ class ToolEnv(TokenEnv):
         R = self.max_new_tokens
         self.observation_space = spaces.Dict({**self.observation_space.spaces,
                                               "agent_mask": spaces.Box(0, 1, (R,), np.int64)})
+
+    def make_default_scorer(self, task: Task) -> Any:
+        """The task metric: the answer (tool segments removed) judged by ``metric`` (default:
+        :meth:`answer_metric`), with no call penalty. The reward is it minus the penalty."""
+        return ToolUseScorer(self._metric if self._metric is not None else self.answer_metric(task), 0.0)
+
+    def answer_metric(self, task: Task) -> Any:
+        """The scorer of answers when no ``metric`` is given (the class's :attr:`default_scorer`)."""
+        return self.default_scorer
 
     @classmethod
     def from_env(cls, env: Any, *, tools: Any, max_calls: int = 3, call_penalty: float = 0.0,
@@ -184,10 +199,15 @@ class ToolEnv(TokenEnv):
             tokenizer = copy.deepcopy(env.tokenizer)
             # Not special tokens: decoding keeps them, so the scorer can tell the answer from the tool segments.
             tokenizer.add_tokens([t for t in TOOL_TAGS if t not in tokenizer.get_vocab()])
-        return cls(env.task, tokenizer=tokenizer, scorer=env.scorer, split=env.split,
+        return cls(env.task, tokenizer=tokenizer, scorer=env.scorer, metric=env.make_default_scorer(env.task),
+                   split=env.split,
                    max_prompt_tokens=env.max_prompt_tokens, max_new_tokens=env.max_new_tokens,
                    render_mode=env.render_mode, tools=list(tools.values()), max_calls=max_calls,
                    call_penalty=call_penalty)
+
+    def render_completion(self) -> str:
+        """The response so far as text, tool segments included (numbers whole, not digit pieces)."""
+        return self.decode(self._response[: self._length])
 
     # ---- what the env writes ----------------------------------------------------------------------
     def call_text(self, response: np.ndarray) -> tuple[str | None, str]:

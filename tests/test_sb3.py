@@ -189,7 +189,8 @@ def test_stock_sb3_trains_on_every_env(env_id, algo):
     assert model.num_timesteps == 48
     assert metrics.episodes >= 16  # 2 envs x 48 steps with episodes of <= 3 tokens
     assert metrics.curve and all(
-        0.0 <= s <= 1.0 or "PositiveReview" in env_id or "Keywords" in env_id for _, s in metrics.curve
+        0.0 <= s <= 1.0 or any(k in env_id for k in ("PositiveReview", "Keywords", "Calculator"))
+        for _, s in metrics.curve
     )
     prompt, completion, score = metrics.samples[-1]
     assert isinstance(completion, str) and np.isfinite(score)

@@ -277,3 +277,17 @@ def test_tool_use_scorer_and_segments():
     scorer = ToolUseScorer("numeric_match", call_penalty=0.25)
     assert scorer([""], [text], [["5"]]) == [0.75]
     assert scorer.details([""], [text], [["5"]]) == {"numeric_match": [1.0], "tool_calls": [1.0]}
+
+
+def test_a_person_plays_the_calculator_tool_calls_included(capsys):
+    import argparse
+    import io
+
+    from lmgym.cli import cmd_play
+
+    keys = io.StringIO("<call> 1501 / 79 </call>\n19\n\nquit\n")
+    assert cmd_play(argparse.Namespace(env="lmgym/Calculator-v0", seed=3), stdin=keys) == 0
+    screen = capsys.readouterr().out
+    assert "Tools (calculator)" in screen
+    assert "completion : <call> 1501 / 79 </call> <result> 19 </result> 19" in screen
+    assert "episode 1 over: reward 0.9500" in screen and "'tool_calls': 1.0" in screen

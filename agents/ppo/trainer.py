@@ -189,6 +189,9 @@ class PPOTrainer:
             "episode/eos_rate": ro.terminated.float().mean(),
             **stats,
         }
+        end_call = getattr(self.envs.env, "end_call_id", None)
+        if end_call is not None:  # tool-use envs: calls per episode (the agent's </call> tokens)
+            local["episode/tool_calls"] = ((ro.response_ids == end_call) & ro.loss_mask.bool()).sum(1).float().mean()
         metrics = self._reduce(local)
         tokens = ro.num_tokens * world
         metrics["objective/kl_coef"] = self.kl_controller.value

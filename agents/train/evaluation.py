@@ -74,7 +74,8 @@ def evaluate_policy(
 
     Returns:
         ``{"score", "reward", "kl", "length", "eos_rate", "num_examples", "metric", "samples"}``,
-        plus ``"sampled_score"`` when ``sampling`` is given.
+        plus ``"sampled_score"`` when ``sampling`` is given, and ``"tool_calls"`` (calls per episode) and
+        ``"call_rate"`` (episodes with a call) in tool-use envs.
     """
     metric_scorer = metric_scorer or task_metric_scorer(envs)
     pad = envs.env.pad_token_id
@@ -94,6 +95,9 @@ def evaluate_policy(
                 "reference": result.references[i][0] if result.references[i] else "", "reward": result.rewards[i]}
                for i in range(min(num_samples, len(result)))]
     extra = {"sampled_score": float(np.mean(sampled))} if sampled else {}
+    if "tool_calls" in result.details:  # tool-use envs: how often the greedy policy calls a tool
+        calls = np.asarray(result.details["tool_calls"])
+        extra.update(tool_calls=float(calls.mean()), call_rate=float((calls > 0).mean()))
     return {
         **extra,
         "score": float(np.mean(result.scores)),

@@ -257,7 +257,8 @@ def set_up(config: TrainConfig) -> Run:
     eval_envs = type(envs.unwrapped)(num_envs=config.eval_batch_size, autoreset_mode="disabled", env=envs.env)
     # The task metric: the env's own scorer unless the reward scorer was overridden (then the default).
     overridden = config.scorer is not None or config.reward_model is not None or "scorer" in config.env_kwargs
-    metric = task_metric_scorer(eval_envs) if overridden else eval_envs.scorer
+    # Tool-use envs: the metric judges the answer without the reward's per-call penalty.
+    metric = task_metric_scorer(eval_envs) if overridden or eval_envs.env.trigger_ids else eval_envs.scorer
     return Run(config, accelerator, run_dir, checkpoint, logger, envs, eval_envs, metric, start_time)
 
 
@@ -333,7 +334,8 @@ def ppo_loop(run: Run, policy: PolicyWithValue) -> tuple[dict[str, Any], dict[st
             if run.main and ((cfg.eval_every and it % cfg.eval_every == 0) or last):
                 after = run.evaluate(trainer.policy, reference)
                 metrics.update({f"eval/{key}": after[key] for key in ("score", "sampled_score", "reward", "kl",
-                                                                       "length")})
+                                                                       "length", "tool_calls", "call_rate")
+                                if key in after})
             run.logger.log("ppo", it, metrics)
             history.append({"phase": "ppo", "step": it, **metrics})
             bar.update(1)
