@@ -76,11 +76,15 @@ class TextPlanAgent:
     Args:
         tokenizer: the env's tokenizer (``env.unwrapped.tokenizer``).
         plan: ``info -> text`` for the episode.
+        env_written: the env's ``env_written_in`` (tool-use envs): the planned tokens the env writes itself
+            (tool results) are left to it, so the agent writes only its own.
     """
 
-    def __init__(self, tokenizer: Any, plan: Callable[[Mapping[str, Any]], str]) -> None:
+    def __init__(self, tokenizer: Any, plan: Callable[[Mapping[str, Any]], str],
+                 env_written: Callable[[Sequence[int]], np.ndarray] | None = None) -> None:
         self.tokenizer = tokenizer
         self.plan = plan
+        self.env_written = env_written
         self.eos = int(tokenizer.eos_token_id)
         self._ids: list[int] = []
         self._pos = 0
@@ -88,6 +92,8 @@ class TextPlanAgent:
     def reset(self, obs: Mapping[str, np.ndarray], info: Mapping[str, Any]) -> None:
         text = self.plan(info)
         self._ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []
+        if self.env_written is not None:
+            self._ids = [i for i, w in zip(self._ids, self.env_written(self._ids)) if not w]
         self._pos = 0
 
     def act(self, obs: Mapping[str, np.ndarray], info: Mapping[str, Any]) -> int:
@@ -175,7 +181,7 @@ def _random(env: Any, seed: int | None) -> Agent:
 
 
 def _oracle(env: Any, seed: int | None) -> Agent:
-    return TextPlanAgent(env.unwrapped.tokenizer, reference_plan)
+    return TextPlanAgent(env.unwrapped.tokenizer, reference_plan, env.unwrapped.env_written_in)
 
 
 def _demonstrator(env: Any, seed: int | None) -> Agent:
@@ -184,7 +190,7 @@ def _demonstrator(env: Any, seed: int | None) -> Agent:
     def plan(info: Mapping[str, Any]) -> str:
         return task.examples(info["split"])[int(info["example_index"])].targets[0]
 
-    return TextPlanAgent(env.unwrapped.tokenizer, plan)
+    return TextPlanAgent(env.unwrapped.tokenizer, plan, env.unwrapped.env_written_in)
 
 
 def _lead(n: int) -> Callable[[Any, int | None], Agent]:

@@ -291,3 +291,22 @@ def test_a_person_plays_the_calculator_tool_calls_included(capsys):
     assert "Tools (calculator)" in screen
     assert "completion : <call> 1501 / 79 </call> <result> 19 </result> 19" in screen
     assert "episode 1 over: reward 0.9500" in screen and "'tool_calls': 1.0" in screen
+
+
+def test_baselines_leave_tool_results_to_the_env():
+    from lmgym.baselines import make_agent
+
+    env = gym.make("lmgym/Calculator-v0")
+    for name, calls in (("oracle", 0), ("demonstrator", None)):
+        agent = make_agent(name, env, seed=0)
+        total_calls = 0
+        for seed in range(20):
+            obs, info = env.reset(seed=seed)
+            agent.reset(obs, info)
+            done = False
+            while not done:
+                obs, reward, term, trunc, info = env.step(agent.act(obs, info))
+                done = term or trunc
+            assert term and info["score_details"]["numeric_match"] == 1.0
+            total_calls += info["score_details"]["tool_calls"]
+        assert total_calls == calls if calls is not None else total_calls > 0
