@@ -7,7 +7,7 @@ every few iterations. One JSON per (env, seed) goes to ``<output>/results/`` (a 
 ``<output>/README.md`` (table) and ``<output>/<env>.png`` (proxy and true metric against KL, every seed: the
 over-optimisation picture of Gao et al. 2022) are regenerated from them::
 
-    lmgym rlhf-bench                                      # PositiveReview-v1 and Summarize-v1 x seeds 0 1 2
+    lmgym rlhf-bench                                      # PositiveReview-v1 and Keywords-v1 x seeds 0 1 2
     lmgym rlhf-bench --envs lmgym/Keywords-v1 --seeds 0 --iterations 10
     lmgym rlhf-bench --table-only --readme README.md      # rebuild the tables and plots from the JSON
 """
@@ -27,7 +27,7 @@ from lmgym.agents.bench.sweep import commits_of, metric_name, update_readme
 from lmgym.atomic import atomic_path, write_atomic
 from lmgym.errors import ConfigError, LmgymError
 
-DEFAULT_ENVS = ("lmgym/PositiveReview-v1", "lmgym/Summarize-v1")
+DEFAULT_ENVS = ("lmgym/PositiveReview-v1", "lmgym/Keywords-v1")
 README_BEGIN, README_END = "<!-- rlhf-table:begin -->", "<!-- rlhf-table:end -->"
 
 
