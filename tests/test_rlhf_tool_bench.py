@@ -72,7 +72,7 @@ def test_committed_rlhf_results_beat_sft_on_the_true_metric():
     assert (output / "README.md").read_text() == rlhf.summarize(output, records)
     for env, rows in rlhf.by_env(records).items():
         assert len({r["seed"] for r in rows}) >= 3, env
-        assert min(r["rm_accuracy"] for r in rows) >= 0.7, env  # chance is 0.5, 1 - noise about the ceiling
+        assert min(r["rm_accuracy"] for r in rows) >= 0.6, env  # chance is 0.5, 1 - noise (0.9) about the ceiling
         gains = [r["final"]["true"] - r["sft"]["true"] for r in rows]
         assert statistics.mean(gains) > statistics.stdev(gains) > 0 or min(gains) > 0, env
 

@@ -103,8 +103,9 @@ def plot_env(rows: list[dict], path: Path) -> bool:
         true_ax.plot(kl, [p["true"] for p in r["curve"]], "o-", label=f"seed {r['seed']}")
         proxy_ax.plot(kl, [p["proxy"] for p in r["curve"]], "s--", label=f"seed {r['seed']}")
     env = rows[0]["env"]
-    true_ax.set_title(f"{env}: true metric ({metric_name(env)})")
-    proxy_ax.set_title(f"{env}: proxy (reward model, normalised)")
+    true_ax.set_title(f"{env.split('/')[-1]}: true task metric")
+    true_ax.set_ylabel(metric_name(env), fontsize=8)
+    proxy_ax.set_title(f"{env.split('/')[-1]}: proxy (reward model, normalised)")
     for ax in (true_ax, proxy_ax):
         ax.set_xlabel("KL to the SFT policy (nats / completion)")
         ax.grid(alpha=0.3)
