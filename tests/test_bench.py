@@ -31,6 +31,7 @@ def test_presets_cover_every_env_and_skip_agents_that_do_not_apply():
         assert {s.env_id for s in specs if s.agent == "simple"} == expected - {
             "lmgym/Copy-v0",
             "lmgym/Reverse-v0",
+            "lmgym/Calculator-v0",  # no simple baseline: the no-tool variant is its comparison (lmgym tool-bench)
         }
     full = GRID_PRESETS["full"]
     assert full.seeds == (0, 1, 2)
