@@ -248,7 +248,8 @@ class BatchedTokenEnv(VectorEnv):
         actions = self._check_actions(actions)
         N = self.num_envs
         infos: dict[str, Any] = {}
-        before = self._length.copy()  # to take the step back if the scorer fails
+        # Where the env may write replies, a step can add several tokens: keep the lengths to take it back.
+        before = self._length.copy() if self._triggers.size else None
         restart = None
         if self._num_ended and self.autoreset_mode == AutoresetMode.NEXT_STEP:
             restart = np.flatnonzero(self._ended)
@@ -317,13 +318,15 @@ class BatchedTokenEnv(VectorEnv):
             self._env_written[i, n : n + len(reply)] = 1
             self._length[i] = n + len(reply)
 
-    def _undo_write(self, rows: np.ndarray, before: np.ndarray) -> None:
-        """Take back what this step wrote in ``rows`` (the positions after a response are padding)."""
-        cleared = np.arange(self._response.shape[1])[None, :] >= before[rows, None]  # (len(rows), R)
+    def _undo_write(self, rows: np.ndarray, before: np.ndarray | None) -> None:
+        """Take back what this step wrote in ``rows`` (one token each, or back to ``before`` where the env may
+        have replied); the positions after a response are padding."""
+        start = self._length[rows] - 1 if before is None else before[rows]
+        cleared = np.arange(self._response.shape[1])[None, :] >= start[:, None]  # (len(rows), R)
         self._response[rows] = np.where(cleared, self._pad, self._response[rows])
         self._response_mask[rows] = np.where(cleared, 0, self._response_mask[rows])
         self._env_written[rows] = np.where(cleared, 0, self._env_written[rows])
-        self._length[rows] = before[rows]
+        self._length[rows] = start
 
     def _score(self, rows: np.ndarray, terminated: np.ndarray) -> dict[str, list]:
         ids = [self._response[i, : self._length[i] - 1] if terminated[i] else self._response[i, : self._length[i]]

@@ -19,7 +19,13 @@ import torch
 
 from lmgym.agents.ppo.math import agent_tokens_first
 from lmgym.agents.ppo.policy import PolicyWithValue, build_policy
-from lmgym.agents.ppo.rollout import SamplingConfig, feed_new_tokens, sample_tokens, used_prompt_columns
+from lmgym.agents.ppo.rollout import (
+    SamplingConfig,
+    feed_new_tokens,
+    response_block,
+    sample_tokens,
+    used_prompt_columns,
+)
 from lmgym.errors import ConfigError
 
 
@@ -137,12 +143,9 @@ class PolicyAgent:
     def _record_env_tokens(self, obs: Mapping[str, np.ndarray]) -> None:
         """Record the tokens the env wrote after each slot's previous token (none for most slots)."""
         count = np.maximum(np.asarray(obs["step"])[:, 0] - self._length - 1, 0)
-        k = int(count.max())
-        if k == 0:
+        if not count.any():
             return
-        cols = np.minimum(self._length[:, None] + 1 + np.arange(k)[None, :], obs["response_ids"].shape[1] - 1)
-        real = np.arange(k)[None, :] < count[:, None]
-        ids = np.where(real, np.take_along_axis(np.asarray(obs["response_ids"]), cols, 1), self.pad)
+        ids, real = response_block(np.asarray(obs["response_ids"]), self._length + 1, count, self.pad)
         self._tokens.append(torch.as_tensor(ids, device=self._device))
         self._masks.append(torch.as_tensor(real, device=self._device).long())
         self._agent.append(torch.zeros_like(self._masks[-1]))

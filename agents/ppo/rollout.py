@@ -187,7 +187,8 @@ def collect_rollout(
         logps.append(logp)
         vals.append(values.float())
         masks.append(active.long())
-        places.append(length.copy())
+        if writes:
+            places.append(length)  # where this step's agent tokens land (``length`` is replaced, never mutated)
         obs, rewards, term, trunc, infos = envs.step(token.cpu().numpy())
         ended = np.flatnonzero(term | trunc)
         for i in ended:
@@ -237,9 +238,16 @@ def feed_new_tokens(policy: PolicyWithValue, state: Any, obs: dict[str, np.ndarr
     count = obs["step"][:, 0] - before  # (N,) new tokens per slot
     if (count == 1).all():
         return policy.step(state, token)
-    k = max(int(count.max()), 1)
-    cols = np.minimum(before[:, None] + np.arange(k)[None, :], obs["response_ids"].shape[1] - 1)  # (N, k)
-    real = np.arange(k)[None, :] < count[:, None]
-    ids = np.where(real, np.take_along_axis(obs["response_ids"], cols, 1), pad)
+    ids, real = response_block(obs["response_ids"], before, count, pad)
     device = token.device
     return policy.feed(state, torch.as_tensor(ids, device=device), torch.as_tensor(real, device=device).long())
+
+
+def response_block(response_ids: np.ndarray, start: np.ndarray, count: np.ndarray,
+                   pad: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(ids, real)``, both ``(N, k)`` with ``k = max(count, 1)``: row ``i`` holds ``response_ids[i, start[i] :
+    start[i] + count[i]]`` left-aligned, padded with ``pad`` where ``real`` is False."""
+    k = max(int(count.max()), 1)
+    cols = np.minimum(start[:, None] + np.arange(k)[None, :], response_ids.shape[1] - 1)  # (N, k)
+    real = np.arange(k)[None, :] < count[:, None]
+    return np.where(real, np.take_along_axis(response_ids, cols, 1), pad), real
