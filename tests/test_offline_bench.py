@@ -11,6 +11,7 @@ pytest.importorskip("torch")
 pytest.importorskip("accelerate")
 
 from lmgym.agents.bench import offline
+from lmgym.agents.bench.sweep import read_results
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = ["--envs", "lmgym/Copy-v0", "--seeds", "0", "--prompts", "6", "--iterations", "2", "--steps-per-iteration", "3",
@@ -58,7 +59,7 @@ def test_committed_offline_results_and_readme_agree():
     block = offline.readme_block(output, offline.DEFAULT_BETAS[0])
     assert block in (REPO / "README.md").read_text()
     assert (output / "README.md").read_text() == offline.summarize(output, offline.DEFAULT_BETAS[0])
-    records = offline.read_records(output)
+    records = read_results(output, *offline.NO_RESULTS)
     assert not any(r["dirty"] for r in records)
     for env in {r["env"] for r in records}:
         for learner in offline.LEARNERS:

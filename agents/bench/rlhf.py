@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lmgym.agents.bench.offline import mean_std
-from lmgym.agents.bench.sweep import commits_of, metric_name, update_readme
+from lmgym.agents.bench.sweep import commits_of, metric_name, read_results, update_readme
 from lmgym.atomic import atomic_path, write_atomic
 from lmgym.errors import ConfigError, LmgymError
 
@@ -49,14 +49,6 @@ def run_one(env: str, seed: int, args: argparse.Namespace, command: str) -> dict
                                threads=args.threads, overwrite=True)
     return {**summary, "minutes": (time.perf_counter() - t0) / 60, "command": command, "commit": commit,
             "dirty": dirty, "machine": machine_info("cpu")}
-
-
-def read_records(output: Path) -> list[dict]:
-    """Every record under ``output/results`` (a :class:`ConfigError` when there is none)."""
-    records = [json.loads(p.read_text()) for p in sorted((output / "results").glob("*.json"))]
-    if not records:
-        raise ConfigError(f"No RLHF results under {output / 'results'}; run lmgym rlhf-bench first.")
-    return records
 
 
 def by_env(records: list[dict]) -> dict[str, list[dict]]:
@@ -184,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"{env:<26} s{seed}: RM accuracy {record['rm_accuracy']:.3f}, true "
                           f"{record['sft']['true']:.4f} -> {record['final']['true']:.4f} (KL "
                           f"{record['final']['kl']:.2f}, {record['minutes']:.1f} min)", flush=True)
-        records = read_records(output)
+        records = read_results(output, "RLHF", "run lmgym rlhf-bench first")
         for env, rows in by_env(records).items():
             plot_env(rows, output / f"{env.split('/')[-1]}.png")
         text = summarize(output, records)

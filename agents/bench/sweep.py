@@ -93,11 +93,15 @@ def run_one(env: str, config: str, overrides: dict[str, Any], seed: int, output:
     return record
 
 
-def read_results(output: Path) -> list[dict]:
-    """Every run record under ``output/results`` (a :class:`ConfigError` when there is none)."""
+def read_results(output: Path, what: str = "sweep", how: str = "run a sweep first") -> list[dict]:
+    """Every run record under ``output/results``, in file-name order: the reader of every benchmark folder.
+
+    Raises:
+        ConfigError: there is none (the message names the ``what`` results and ``how`` to make them).
+    """
     records = [json.loads(p.read_text()) for p in sorted((output / "results").glob("*.json"))]
     if not records:
-        raise ConfigError(f"No sweep results under {output / 'results'}; run a sweep first.")
+        raise ConfigError(f"No {what} results under {output / 'results'}; {how}.")
     return records
 
 

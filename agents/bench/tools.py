@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lmgym.agents.bench.offline import mean_std
-from lmgym.agents.bench.sweep import commits_of, update_readme
+from lmgym.agents.bench.sweep import commits_of, read_results, update_readme
 from lmgym.atomic import atomic_path, write_atomic
 from lmgym.errors import ConfigError, LmgymError
 
@@ -82,14 +82,6 @@ def run_one(variant: str, seed: int, args: argparse.Namespace, command: str) -> 
             "iterations": args.iterations, "sft": curve[0], "final": final, "curve": curve,
             "minutes": (time.perf_counter() - t0) / 60, "command": command, "commit": commit, "dirty": dirty,
             "machine": machine_info("cpu")}
-
-
-def read_records(output: Path) -> list[dict]:
-    """Every record under ``output/results`` (a :class:`ConfigError` when there is none)."""
-    records = [json.loads(p.read_text()) for p in sorted((output / "results").glob("*.json"))]
-    if not records:
-        raise ConfigError(f"No tool-bench results under {output / 'results'}; run lmgym tool-bench first.")
-    return records
 
 
 def table(records: list[dict]) -> list[str]:
@@ -201,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"{variant:<8} s{seed}: accuracy {record['sft']['accuracy']:.3f} -> "
                           f"{record['final']['accuracy']:.3f}, call rate {record['final']['call_rate']:.2f} "
                           f"({record['minutes']:.1f} min)", flush=True)
-        records = read_records(output)
+        records = read_results(output, "tool-bench", "run lmgym tool-bench first")
         plot_curves(records, output / "curves.png")
         text = summarize(records)
         if args.readme:
