@@ -38,25 +38,30 @@ def build_word_tokenizer(words: Iterable[str]) -> PreTrainedTokenizerFast:
         TokenizerError: if ``words`` is empty or a word contains whitespace.
     """
     from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
 
     unique = sorted(set(words) - set(SPECIAL_TOKENS))
     if not unique:
         raise TokenizerError("Cannot build a word-level tokenizer from an empty vocabulary.")
-    bad = [w for w in unique if not w or any(ch.isspace() for ch in w)]
-    if bad:
-        raise TokenizerError(f"Vocabulary words must be non-empty and contain no whitespace; got {bad[:5]!r}.")
+    _check_words(unique)
     vocab = {tok: i for i, tok in enumerate([*SPECIAL_TOKENS, *unique])}
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
     core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=core,
-        pad_token=PAD,
-        bos_token=BOS,
-        eos_token=EOS,
-        unk_token=UNK,
-        clean_up_tokenization_spaces=False,
-    )
+    return _wrap(core)
+
+
+def _check_words(words: list[str]) -> None:
+    """Raise :class:`TokenizerError` for an empty word or one with whitespace."""
+    bad = [w for w in words if not w or any(ch.isspace() for ch in w)]
+    if bad:
+        raise TokenizerError(f"Vocabulary words must be non-empty and contain no whitespace; got {bad[:5]!r}.")
+
+
+def _wrap(core: Any) -> PreTrainedTokenizerFast:
+    """A ``tokenizers.Tokenizer`` as a transformers fast tokenizer with lmgym's special tokens."""
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast(tokenizer_object=core, pad_token=PAD, bos_token=BOS, eos_token=EOS,
+                                   unk_token=UNK, clean_up_tokenization_spaces=False)
 
 
 def build_wordpiece_tokenizer(words: Iterable[str], characters: str) -> PreTrainedTokenizerFast:
@@ -73,28 +78,18 @@ def build_wordpiece_tokenizer(words: Iterable[str], characters: str) -> PreTrain
         TokenizerError: empty ``characters``, or a word that contains whitespace.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
 
     chars = sorted(set(characters) - {" ", "\t", "\n"})
     if not chars:
         raise TokenizerError("A WordPiece tokenizer needs fallback characters, e.g. string.digits.")
     unique = sorted(set(words) - set(SPECIAL_TOKENS) - set(chars))
-    bad = [w for w in unique if not w or any(ch.isspace() for ch in w)]
-    if bad:
-        raise TokenizerError(f"Vocabulary words must be non-empty and contain no whitespace; got {bad[:5]!r}.")
+    _check_words(unique)
     tokens = [*SPECIAL_TOKENS, *unique, *chars, *(f"##{c}" for c in chars)]
     core = Tokenizer(models.WordPiece(vocab={t: i for i, t in enumerate(tokens)}, unk_token=UNK,
                                       max_input_chars_per_word=1000))
     core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     core.decoder = decoders.WordPiece(prefix="##", cleanup=False)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=core,
-        pad_token=PAD,
-        bos_token=BOS,
-        eos_token=EOS,
-        unk_token=UNK,
-        clean_up_tokenization_spaces=False,
-    )
+    return _wrap(core)
 
 
 def load_tokenizer(spec: Any) -> PreTrainedTokenizerBase:
