@@ -24,7 +24,7 @@ from pathlib import Path
 
 from lmgym.agents.bench.offline import mean_std
 from lmgym.agents.bench.sweep import commits_of, metric_name, read_results, update_readme
-from lmgym.atomic import atomic_path, write_atomic
+from lmgym.atomic import write_atomic
 from lmgym.errors import ConfigError, LmgymError
 
 DEFAULT_ENVS = ("lmgym/PositiveReview-v1", "lmgym/Keywords-v1")
@@ -82,13 +82,11 @@ def table(records: list[dict]) -> list[str]:
 
 def plot_env(rows: list[dict], path: Path) -> bool:
     """Proxy (dashed) and true metric (solid) against KL for every seed of one env; ``False`` without matplotlib."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
+    from lmgym.agents.train.metrics import new_figure, save_png
+
+    fig = new_figure((10, 4))
+    if fig is None:
         return False
-    fig = Figure(figsize=(10, 4))
-    FigureCanvasAgg(fig)
     true_ax, proxy_ax = fig.subplots(1, 2)
     for r in rows:
         kl = [p["kl"] for p in r["curve"]]
@@ -102,10 +100,7 @@ def plot_env(rows: list[dict], path: Path) -> bool:
         ax.set_xlabel("KL to the SFT policy (nats / completion)")
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    with atomic_path(str(path)) as tmp:
-        fig.savefig(tmp, format="png", dpi=90)
-    return True
+    return save_png(fig, path, dpi=90)
 
 
 def summarize(output: Path, records: list[dict]) -> str:

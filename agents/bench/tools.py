@@ -25,7 +25,7 @@ from typing import Any
 
 from lmgym.agents.bench.offline import mean_std
 from lmgym.agents.bench.sweep import commits_of, read_results, update_readme
-from lmgym.atomic import atomic_path, write_atomic
+from lmgym.atomic import write_atomic
 from lmgym.errors import ConfigError, LmgymError
 
 ENV = "lmgym/Calculator-v0"
@@ -106,13 +106,11 @@ def table(records: list[dict]) -> list[str]:
 
 def plot_curves(records: list[dict], path: Path) -> bool:
     """Greedy validation accuracy and call rate over PPO iterations, every run; ``False`` without matplotlib."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
+    from lmgym.agents.train.metrics import new_figure, save_png
+
+    fig = new_figure((10, 4))
+    if fig is None:
         return False
-    fig = Figure(figsize=(10, 4))
-    FigureCanvasAgg(fig)
     acc_ax, call_ax = fig.subplots(1, 2)
     for r in sorted(records, key=lambda r: (r["variant"], r["seed"])):
         style = "o-" if r["variant"] == "tool" else "s--"
@@ -125,10 +123,7 @@ def plot_curves(records: list[dict], path: Path) -> bool:
         ax.set_xlabel("PPO iteration (0 = after SFT)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    with atomic_path(str(path)) as tmp:
-        fig.savefig(tmp, format="png", dpi=90)
-    return True
+    return save_png(fig, path, dpi=90)
 
 
 def summarize(records: list[dict]) -> str:

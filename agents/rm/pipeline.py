@@ -26,7 +26,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from lmgym.atomic import atomic_path, write_atomic
+from lmgym.atomic import write_atomic
 from lmgym.errors import ConfigError, LmgymError
 
 
@@ -85,13 +85,11 @@ def summary_markdown(summary: dict[str, Any]) -> str:
 
 def plot_overoptimisation(points: list[dict], path: str, title: str) -> bool:
     """Proxy and true score against KL (two y axes) to a PNG; ``False`` without matplotlib."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
+    from lmgym.agents.train.metrics import new_figure, save_png
+
+    fig = new_figure((6.5, 4))
+    if fig is None:
         return False
-    fig = Figure(figsize=(6.5, 4))
-    FigureCanvasAgg(fig)
     ax = fig.subplots()
     kl = [p["kl"] for p in points]
     ax.plot(kl, [p["true"] for p in points], "o-", color="tab:green", label="true metric")
@@ -102,10 +100,7 @@ def plot_overoptimisation(points: list[dict], path: str, title: str) -> bool:
     proxy_ax.set_ylabel("proxy reward (RM, normalised)", color="tab:purple")
     ax.set_title(f"{title}: PPO against a learned reward model")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    return True
+    return save_png(fig, path)
 
 
 def build_parser() -> argparse.ArgumentParser:

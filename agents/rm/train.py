@@ -374,13 +374,11 @@ def results_markdown(config: RMConfig, results: dict[str, Any]) -> str:
 
 def plot_losses(history: list[dict], path: str) -> bool:
     """Train and held-out loss per step to a PNG (``False`` without matplotlib)."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
+    from lmgym.agents.train.metrics import new_figure, save_png
+
+    fig = new_figure((6, 3.5))
+    if fig is None:
         return False
-    fig = Figure(figsize=(6, 3.5))
-    FigureCanvasAgg(fig)
     ax = fig.subplots()
     ax.plot([h["step"] for h in history], [h["train/loss"] for h in history], alpha=0.5, label="train")
     evals = [h for h in history if "eval/loss" in h]
@@ -389,10 +387,7 @@ def plot_losses(history: list[dict], path: str) -> bool:
     ax.set_ylabel("Bradley-Terry loss")
     ax.legend()
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    return True
+    return save_png(fig, path)
 
 
 __all__ = ["DEFAULT_MODELS", "RMConfig", "bt_loss", "calibration", "held_out", "train_reward_model"]

@@ -117,6 +117,27 @@ class MetricsLogger:
             self.writer = None
 
 
+def new_figure(figsize: tuple[float, float]) -> Any:
+    """A matplotlib ``Figure`` drawn off-screen (the object-oriented API: no pyplot, so the caller's backend is
+    never switched), or ``None`` when matplotlib is missing."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_png(fig: Any, path: str | os.PathLike, dpi: int = 100) -> bool:
+    """Lay out ``fig`` and write it to ``path`` as a PNG, atomically; returns ``True``."""
+    fig.tight_layout()
+    with atomic_path(os.fspath(path)) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    return True
+
+
 def plot_learning_curve(
     records: Sequence[dict[str, Any]], path: str | os.PathLike, title: str = "", start_score: float | None = None,
     start_name: str = "start", start_sampled: float | None = None,
@@ -132,18 +153,14 @@ def plot_learning_curve(
     ppo = [r for r in records if r.get("phase") == "ppo"]
     if not ppo:
         return False
-    try:  # the object-oriented API: no pyplot, so the caller's backend is never switched
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
+    fig = new_figure((10, 3.8))
+    if fig is None:
         return False
 
     def series(key: str) -> tuple[list[int], list[float]]:
         pts = [(r["step"], r[key]) for r in ppo if r.get(key) is not None]
         return [p[0] for p in pts], [p[1] for p in pts]
 
-    fig = Figure(figsize=(10, 3.8))
-    FigureCanvasAgg(fig)
     ax_r, ax_kl = fig.subplots(1, 2)
     ax_r.plot(*series("reward/mean"), label="train reward (sampled)", alpha=0.8)
     steps, score = series("eval/score")
@@ -168,10 +185,7 @@ def plot_learning_curve(
     ax_kl.legend()
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    return True
+    return save_png(fig, path)
 
 
 def _cell(value: Any) -> str:
