@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from lmgym.envs import keywords_corpus, review_corpus
 from lmgym.envs.demonstrations import Habit, keywords_habit, review_habit
 from lmgym.envs.text_task_env import TextTaskEnv
+from lmgym.errors import TaskError
 from lmgym.scorers import Scorer, WeightedSum
 from lmgym.task import Task
 from lmgym.vector_env import batched
@@ -53,17 +54,38 @@ def _builtin_fluency(name: str, corpus_seed: int) -> Scorer:
     return fluency_scorer(TextTaskEnv.train_references(task))
 
 
-class FluencyRewardEnv(TextTaskEnv):
-    """A text-task env whose default reward is :attr:`reward_weights` with an n-gram fluency term.
+@functools.lru_cache(maxsize=4)
+def lm_fluency_scorer(model: str) -> Scorer:
+    """``fluency_lm`` of the completion given the prompt under the causal LM ``model``, on the
+    ``ngram_fluency`` scale (``1 - log(perplexity) / log(V)``); loaded once per process and model."""
+    from lmgym.scorers.models import FluencyLM
 
-    The fluency model is fit to the task's training references (the built-in corpus's once per
-    process, keyed by :attr:`task_kind` and ``corpus_seed``).
+    return FluencyLM(model=model, condition_on_prompt=True, scale="log_vocab", device="cpu")
+
+
+class FluencyRewardEnv(TextTaskEnv):
+    """A text-task env whose default reward is :attr:`reward_weights` with a fluency term.
+
+    ``fluency="ngram"`` (default): an n-gram model fit to the task's training references (the
+    built-in corpus's once per process, keyed by :attr:`task_kind` and ``corpus_seed``). Text
+    unlike those references (a pretrained LM's English) earns little of it. ``fluency=MODEL`` (a
+    model preset such as ``"smollm2-135m"``, a folder or a hub id of a causal LM): the LM's
+    likelihood of the completion given the prompt, on the same [0, 1] scale (see
+    :func:`lm_fluency_scorer`), which real English can earn.
     """
 
     reward_weights: ClassVar[dict[str, float]] = {}
 
+    def __init__(self, fluency: str = "ngram", **kwargs: Any) -> None:
+        if not isinstance(fluency, str) or not fluency:
+            raise TaskError(f"fluency must be 'ngram' or a causal LM (preset, folder or hub id); got {fluency!r}.")
+        self.fluency = fluency
+        super().__init__(**kwargs)
+
     def make_default_scorer(self, task: Task) -> Scorer:
-        if self.from_dataset:
+        if self.fluency != "ngram":
+            fluency = lm_fluency_scorer(self.fluency)
+        elif self.from_dataset:
             fluency = fluency_scorer(self.train_references(task))
         else:
             fluency = _builtin_fluency(self.task_kind, self.corpus_seed)
@@ -112,6 +134,9 @@ class PositiveReviewEnv(FluencyRewardEnv):
     - ``corpus_seed`` (0), ``dataset``, ``dataset_config``, ``columns`` (``{"text": ...}``),
       ``max_examples``, ``normalize``, ``tokenizer_kind``, ``max_vocab``, ``lossless``: as in
       :class:`~lmgym.envs.summarize.SummarizeEnv`.
+    - ``fluency`` (``"ngram"``): the fluency term; a causal LM (``"smollm2-135m"``, a folder or hub
+      id) scores fluency as that LM's likelihood of the completion instead, which a pretrained LM's
+      English can earn (see :class:`FluencyRewardEnv`).
     - Every :class:`~lmgym.token_env.TokenEnv` argument: ``tokenizer``, ``scorer``, ``split``,
       ``max_prompt_tokens``, ``max_new_tokens``, ``render_mode``.
 
@@ -142,7 +167,10 @@ class PositiveReviewEnv(FluencyRewardEnv):
       (v0: word-level, which maps unseen words to ``<unk>``, so the reference often cannot be
       written), the text is kept as written (v0: lowercased, punctuation split) and
       ``max_new_tokens`` comes from the reference lengths (v0: the fixed default). The oracle
-      scores >= 0.99 on real local data with default kwargs. Built-in corpus episodes are unchanged.
+      scores >= 0.99 on real local data with default kwargs. Built-in corpus episodes are unchanged,
+      except with a ``tokenizer=`` of another vocabulary (a pretrained LM's): then ``max_prompt_tokens``
+      fits the longest prompt and ``max_new_tokens`` comes from the reference lengths in its tokens
+      (before: the corpus's word counts, which cut subword prompts).
     """
 
     default_max_new_tokens: ClassVar[int] = 24
@@ -203,6 +231,7 @@ class KeywordsEnv(FluencyRewardEnv):
     - ``corpus_seed`` (0), ``dataset``, ``dataset_config``, ``columns`` (``{"keywords": ...,
       "target": ...}``), ``max_examples``, ``normalize``, ``tokenizer_kind``, ``max_vocab``, ``lossless``: as
       in :class:`~lmgym.envs.summarize.SummarizeEnv`.
+    - ``fluency`` (``"ngram"``): as in :class:`PositiveReviewEnv`.
     - Every :class:`~lmgym.token_env.TokenEnv` argument: ``tokenizer``, ``scorer``, ``split``,
       ``max_prompt_tokens``, ``max_new_tokens``, ``render_mode``.
 
@@ -228,7 +257,10 @@ class KeywordsEnv(FluencyRewardEnv):
       (v0: word-level, which maps unseen words to ``<unk>``, so the reference often cannot be
       written), the text is kept as written (v0: lowercased, punctuation split) and
       ``max_new_tokens`` comes from the reference lengths (v0: the fixed default). The oracle
-      scores >= 0.99 on real local data with default kwargs. Built-in corpus episodes are unchanged.
+      scores >= 0.99 on real local data with default kwargs. Built-in corpus episodes are unchanged,
+      except with a ``tokenizer=`` of another vocabulary (a pretrained LM's): then ``max_prompt_tokens``
+      fits the longest prompt and ``max_new_tokens`` comes from the reference lengths in its tokens
+      (before: the corpus's word counts, which cut subword prompts).
     """
 
     default_max_new_tokens: ClassVar[int] = 20

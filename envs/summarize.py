@@ -103,7 +103,10 @@ class SummarizeEnv(TextTaskEnv):
       (v0: word-level, which maps unseen words to ``<unk>``, so the reference often cannot be
       written), the text is kept as written (v0: lowercased, punctuation split) and
       ``max_new_tokens`` comes from the reference lengths (v0: the fixed default). The oracle
-      scores >= 0.99 on real local data with default kwargs. Built-in corpus episodes are unchanged.
+      scores >= 0.99 on real local data with default kwargs. Built-in corpus episodes are unchanged,
+      except with a ``tokenizer=`` of another vocabulary (a pretrained LM's): then ``max_prompt_tokens``
+      fits the longest prompt and ``max_new_tokens`` comes from the reference lengths in its tokens
+      (before: the corpus's word counts, which cut subword prompts).
     """
 
     default_scorer: ClassVar[Any] = "rouge"

@@ -15,7 +15,9 @@ The data path has two sets of defaults, chosen by ``lossless`` (set by the env i
 - ``lossless=True`` (``-v1``): a byte-level BPE tokenizer (every text encodes, and decodes back
   exactly), text kept as written, and ``max_new_tokens`` from the data (the 99th percentile of the
   reference lengths in tokens, plus one for EOS, at most 256), with a :class:`ReferenceCutWarning`
-  naming how many references that limit cuts. The best answer can always be written.
+  naming how many references that limit cuts. The best answer can always be written. A
+  ``tokenizer`` given for the built-in corpus (a pretrained LM's) also sizes the prompts and
+  ``max_new_tokens`` from the data, since its tokens are not the corpus's words.
 
 Options given explicitly (``tokenizer``, ``tokenizer_kind``, ``normalize``, ``max_new_tokens``)
 win over either set of defaults.
@@ -93,6 +95,11 @@ class TextTaskEnv(TokenEnv):
             self.demo_error_rate = check_error_rate(demo_error_rate)
             if self.demo_error_rate:
                 task = demonstrated_task(task, self.demonstration_habit(), int(corpus_seed), self.demo_error_rate)
+            if lossless and kwargs.get("tokenizer") is not None:  # e.g. a pretrained LM's subword tokenizer
+                kwargs["tokenizer"] = load_tokenizer(kwargs["tokenizer"])
+                kwargs.setdefault("max_prompt_tokens", self.longest_prompt(task, kwargs["tokenizer"]))
+                if kwargs.get("max_new_tokens") is None:
+                    kwargs["max_new_tokens"] = self.data_max_new_tokens(task, kwargs["tokenizer"])
             kwargs.setdefault("max_prompt_tokens", self.builtin_prompt_tokens)
         else:
             self.demo_error_rate = 0.0  # a dataset's demonstrations are its references
@@ -184,6 +191,12 @@ class TextTaskEnv(TokenEnv):
                 f"{task.name!r} (the longest has {longest} tokens); pass max_new_tokens={longest + 1} to fit "
                 "them all.", ReferenceCutWarning, stacklevel=2)
         return limit
+
+    @staticmethod
+    def longest_prompt(task: Task, tokenizer: Any) -> int:
+        """Tokens in the task's longest prompt (every split) under ``tokenizer``: a prompt size that cuts none."""
+        prompts = [ex.prompt for split in task.splits for ex in task.examples(split)]
+        return max(len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"])
 
     @staticmethod
     def train_references(task: Task) -> list[str]:

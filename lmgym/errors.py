@@ -87,10 +87,9 @@ class TokenizerError(LmgymError, ValueError):
 class MissingDependencyError(LmgymError, ImportError):
     """An optional dependency is missing; the message names the ``pip install`` that fixes it."""
 
-    def __init__(self, package: str, extra: str, purpose: str) -> None:
-        super().__init__(
-            f"{purpose} needs the optional package {package!r}. Install it with: pip install 'lmgym[{extra}]'"
-        )
+    def __init__(self, package: str, extra: str, purpose: str, install: str | None = None) -> None:
+        command = install or f"pip install 'lmgym[{extra}]'"
+        super().__init__(f"{purpose} needs the optional package {package!r}. Install it with: {command}")
 
 
 class CheckpointError(LmgymError, ValueError):

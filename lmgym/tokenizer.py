@@ -96,7 +96,8 @@ def load_tokenizer(spec: Any) -> PreTrainedTokenizerBase:
     """Return a ready tokenizer from a tokenizer object, a local folder or a hub id.
 
     A hub id (``"someorg/model"``) loads from the Hugging Face cache without the network when it
-    is there, else from the hub (see :mod:`lmgym.hub`).
+    is there, else from the hub (see :mod:`lmgym.hub`). A model preset (``"smollm2-135m"``) or a
+    ``.gguf`` file gives the tokenizer of its converted folder (see :mod:`lmgym.model_presets`).
 
     A tokenizer without a pad token gets its EOS token as pad (the usual fix for GPT-2-style
     tokenizers); one without an EOS token is rejected, since episodes end on EOS.
@@ -109,7 +110,9 @@ def load_tokenizer(spec: Any) -> PreTrainedTokenizerBase:
     if isinstance(spec, PreTrainedTokenizerBase):
         tokenizer = spec
     elif isinstance(spec, (str, os.PathLike)):
-        path = os.fspath(spec)
+        from lmgym.model_presets import resolve_model  # (imports this module's users; resolve lazily)
+
+        path = resolve_model(os.fspath(spec))
         if is_local_path(path) and not os.path.isdir(path):
             raise TokenizerError(f"Tokenizer folder {path!r} does not exist. Pass an existing folder or a hub id.")
         try:

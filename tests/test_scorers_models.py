@@ -185,6 +185,31 @@ def test_fluency_lm_and_perplexity(models):
     assert all(0.0 <= v <= 1.0 for v in short(["the movie was great and the plot"], ["i loved it"]))
 
 
+def test_fluency_lm_log_vocab_scale_and_the_env_fluency_kwarg(models):
+    """scale="log_vocab" is 1 - log(perplexity) / log(V), clipped; fluency=MODEL puts it in an env's reward."""
+    _, prob = score("fluency_lm", models["lm"], condition_on_prompt=True)
+    _, logv = assert_invariant_and_deterministic("fluency_lm", models["lm"], condition_on_prompt=True,
+                                                 scale="log_vocab")
+    log_v = math.log(transformers.AutoConfig.from_pretrained(models["lm"]).vocab_size)
+    for p, v, c in zip(prob, logv, COMPLETIONS):
+        assert v == (pytest.approx(min(1.0, max(0.0, 1.0 + math.log(p) / log_v)), abs=1e-9) if c else 0.0)
+    with pytest.raises(ValueError, match="scale must be one of"):
+        make_scorer("fluency_lm", model=models["lm"], scale="bits")
+    import gymnasium as gym
+
+    from lmgym.errors import TaskError
+    from lmgym.scorers.base import score_with_details
+
+    env = gym.make("lmgym/PositiveReview-v1", fluency=models["lm"], tokenizer=models["lm"], max_new_tokens=8).unwrapped
+    totals, details = score_with_details(env.scorer, PROMPTS[:2], COMPLETIONS[:2], REFERENCES[:2])
+    expected = make_scorer("fluency_lm", model=models["lm"], device="cpu", condition_on_prompt=True,
+                           scale="log_vocab")(PROMPTS[:2], COMPLETIONS[:2])
+    assert [d["fluency_lm"] for d in details] == pytest.approx(expected, abs=1e-9)
+    assert all("ngram_fluency" not in d for d in details)
+    with pytest.raises(TaskError, match="fluency must be"):
+        gym.make("lmgym/Keywords-v1", fluency=3)
+
+
 def test_reward_model(models):
     s, values = assert_invariant_and_deterministic("reward_model", models["reward"])
     assert s.range == (-math.inf, math.inf) and len(set(values)) > 1

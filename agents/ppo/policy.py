@@ -34,6 +34,7 @@ from transformers.utils import ModelOutput
 
 from lmgym.errors import CheckpointError, ConfigError, MissingDependencyError
 from lmgym.hub import is_local_path, load_pretrained
+from lmgym.model_presets import MODEL_PRESETS, resolve_model
 
 VALUE_HEAD_FILE = "value_head.safetensors"
 POLICY_META_FILE = "lmgym_policy.json"
@@ -331,8 +332,10 @@ class PolicyWithValue(nn.Module):
         """Load a policy saved by :meth:`save_pretrained` (or any HF LM folder/id; then the value head is new).
 
         A folder saved by another policy kind (its ``lmgym_policy.json`` names it, e.g. ``"ilql"``) loads as
-        that class when called on this base class.
+        that class when called on this base class. A model preset (``"smollm2-135m"``) or a ``.gguf`` file
+        loads from its converted folder (:func:`~lmgym.model_presets.resolve_model`).
         """
+        path = resolve_model(os.fspath(path))
         kind = saved_policy_kind(path)
         if cls is PolicyWithValue and kind in POLICY_KINDS:
             module, _, name = POLICY_KINDS[kind].partition(":")
@@ -380,13 +383,15 @@ def load_lm(spec: str, **kwargs: Any) -> nn.Module:
     """Load an HF LM from a local folder or hub id, causal or seq2seq as its config says.
 
     A hub id (``"someorg/model"``) loads from the Hugging Face cache without the network when it
-    is there, else from the hub (see :mod:`lmgym.hub`).
+    is there, else from the hub (see :mod:`lmgym.hub`). A model preset (``"smollm2-135m"``) or a
+    ``.gguf`` file loads from its converted folder (see :mod:`lmgym.model_presets`).
 
     Raises:
         ConfigError: a missing folder, or a model that cannot be loaded (naming the fix).
     """
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
+    spec = resolve_model(spec)
     if is_local_path(spec) and not os.path.isdir(spec):
         raise ConfigError(f"Model folder {spec!r} does not exist. Pass an existing folder, a hub id, or 'default'.")
     try:
@@ -398,8 +403,8 @@ def load_lm(spec: str, **kwargs: Any) -> nn.Module:
         where = "the folder" if is_local_path(spec) else "the Hugging Face cache ($HF_HUB_CACHE) or the hub"
         raise ConfigError(
             f"Could not load model {spec!r} from {where}: {type(exc).__name__}: {reason}. Offline, pass a local "
-            f"folder saved with save_pretrained, a hub id already in the HF cache, or one of {DEFAULT_MODELS} "
-            "to build a small model from a config."
+            f"folder saved with save_pretrained, a hub id already in the HF cache, a model preset "
+            f"({', '.join(MODEL_PRESETS)}), or one of {DEFAULT_MODELS} to build a small model from a config."
         ) from exc
 
 
@@ -475,7 +480,8 @@ def build_policy(
     """Build the policy for an env's tokenizer.
 
     Args:
-        model: ``None``/``"default"`` (small GPT-2), ``"default-seq2seq"`` (small T5), or a local
+        model: ``None``/``"default"`` (small GPT-2), ``"default-seq2seq"`` (small T5), a model preset
+            (``"smollm2-135m"``, see :mod:`lmgym.model_presets`), or a local
             folder / hub id of any HF causal or seq2seq LM (a folder saved by
             :meth:`PolicyWithValue.save_pretrained` restores its value head too).
         tokenizer: the env's tokenizer (sets the vocabulary size and special ids of default models).

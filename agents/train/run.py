@@ -38,6 +38,7 @@ from lmgym.agents.train.metrics import (
 )
 from lmgym.atomic import atomic_path, write_atomic
 from lmgym.errors import CheckpointError, ConfigError, MissingDependencyError
+from lmgym.model_presets import resolve_model
 from lmgym.validation import make_checked_env
 
 REFERENCE_DIR = "reference"
@@ -71,9 +72,10 @@ def make_envs(config: TrainConfig, num_envs: int) -> Any:
         from lmgym.scorers import make_scorer
 
         kwargs["scorer"] = make_scorer("reward_model", model=config.reward_model)
-    # A model folder that ships its tokenizer (e.g. one saved by lmgym) brings it to the env.
-    if "tokenizer" not in kwargs and os.path.isfile(os.path.join(config.model, "tokenizer_config.json")):
-        kwargs["tokenizer"] = config.model
+    # A model folder that ships its tokenizer (e.g. one saved by lmgym, or a converted preset) brings it to the env.
+    model = resolve_model(config.model)
+    if "tokenizer" not in kwargs and os.path.isfile(os.path.join(model, "tokenizer_config.json")):
+        kwargs["tokenizer"] = model
     return make_checked_env(config.env, num_envs=num_envs, autoreset_mode="disabled", **kwargs)
 
 

@@ -81,7 +81,10 @@ class HFModelScorer(Scorer):
         self.device = resolve_device(self.device_spec)
         spec = self.model_spec
         if isinstance(spec, (str, os.PathLike)):
-            model = self._from_pretrained(getattr(transformers, self.auto_class), os.fspath(spec), "model")
+            from lmgym.model_presets import resolve_model  # a preset name or .gguf file -> its converted folder
+
+            spec = resolve_model(os.fspath(spec))
+            model = self._from_pretrained(getattr(transformers, self.auto_class), spec, "model")
         elif isinstance(spec, torch.nn.Module):
             model = spec
         else:
@@ -430,17 +433,32 @@ class _CausalLMScorer(HFModelScorer):
 
 
 class FluencyLM(_CausalLMScorer):
-    """Geometric-mean token probability of the completion under a causal LM, in [0, 1].
+    """Fluency of the completion under a causal LM, in [0, 1]: 1 when the LM is certain of every token.
 
-    ``exp(mean log P(token))`` = ``1 / perplexity``: 1 when the LM is certain of every token.
-    The empty completion scores 0. See :class:`_CausalLMScorer` for the arguments.
+    ``scale="probability"`` (default): ``exp(mean log P(token))`` = ``1 / perplexity``, the
+    geometric-mean token probability. ``scale="log_vocab"``: ``1 - log(perplexity) / log(V)``
+    clipped to [0, 1] (``V`` the LM's vocabulary), the scale of ``ngram_fluency``: a uniform guess
+    scores 0, and ordinary English under a small pretrained LM (perplexity 10-30) about 0.7, so the
+    term weighs like the others in a reward. The empty completion scores 0. See
+    :class:`_CausalLMScorer` for the other arguments.
     """
 
     name = "fluency_lm"
     range = (0.0, 1.0)
+    SCALES = ("probability", "log_vocab")
+
+    def __init__(self, model: Any = None, scale: str = "probability", **kwargs: Any) -> None:
+        if scale not in self.SCALES:
+            raise ValueError(f"scale must be one of {self.SCALES}; got {scale!r}.")
+        super().__init__(model, **kwargs)
+        self.scale = scale
 
     def __call__(self, prompts, completions, references=None, **meta):
-        return [0.0 if lp is None else math.exp(lp) for lp in self.mean_log_probs(prompts, completions)]
+        log_probs = self.mean_log_probs(prompts, completions)
+        if self.scale == "probability":
+            return [0.0 if lp is None else math.exp(lp) for lp in log_probs]
+        log_v = math.log(self.model.config.vocab_size)
+        return [0.0 if lp is None else min(1.0, max(0.0, 1.0 + lp / log_v)) for lp in log_probs]
 
 
 class Perplexity(_CausalLMScorer):
