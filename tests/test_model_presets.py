@@ -186,3 +186,31 @@ def test_smollm2_preset_loads_and_writes_english(cache: Path) -> None:
         out = policy.model.generate(ids, max_new_tokens=3, do_sample=False)
     assert "Paris" in tok.decode(out[0, ids.shape[1]:])
     assert sys.modules.get("llm") is None  # the package's own import (which needs llm) never ran
+
+
+def test_review_demo_runs_end_to_end_on_a_tiny_gguf(tiny_gguf: Path, cache: Path, tmp_path: Path) -> None:
+    """``lmgym review-demo --preset tiny --model FILE.gguf``: train, score reward parts, write JSON/MD/PNG + README."""
+    import json
+
+    from lmgym.agents.bench import review_demo
+
+    out, readme = tmp_path / "demo", tmp_path / "README.md"
+    readme.write_text(f"intro\n{review_demo.README_BEGIN}\nstale block\n{review_demo.README_END}\nend\n")
+    assert review_demo.main(["--preset", "tiny", "--model", str(tiny_gguf), "--threads", "1", "--output", str(out),
+                             "--readme", str(readme)]) == 0
+    record = json.loads((out / "tiny.json").read_text())
+    for key in ("before", "after"):
+        parts = record[key]
+        assert set(review_demo.PARTS) <= set(parts) and -1 <= parts["sentiment"] <= 1
+        # the reward is the weighted sum of its parts (greedy completions of the same openings)
+        assert parts["score"] == pytest.approx(parts["sentiment"] + parts["fluency_lm"] - parts["repetition"], abs=1e-6)
+    assert record["before"]["kl"] == pytest.approx(0.0, abs=1e-6) and record["after"]["kl"] >= 0
+    assert len(record["curve"]) == 1 and record["tokens_per_s"] > 0 and record["peak_memory"]["rss_mib"] > 0
+    assert record["samples"] and record["env_kwargs"] == {"fluency": str(tiny_gguf)}
+    text = (out / "tiny.md").read_text()
+    assert "| + PPO (LoRA) |" in text and "tokens/s" in text and (out / "tiny.png").is_file() == bool(
+        pytest.importorskip("matplotlib"))
+    block = readme.read_text()
+    assert block.startswith("intro\n") and block.endswith("end\n")
+    assert "stale block" not in block and "peak memory" in block
+    assert review_demo.main(["--preset", "gpu", "--table-only", "--output", str(out)]) == 2  # no gpu.json yet
