@@ -206,3 +206,14 @@ def test_review_and_keywords_v1_write_their_references_exactly():
             obs, reward, terminated, truncated, info = env.step(token)
         assert terminated and info["completion"] == info["references"][0]
         assert any(c in info["completion"] for c in "★🚀"), info["completion"]
+
+
+def test_summarize_v1_oracle_is_perfect_on_the_committed_real_text():
+    """examples/data/docstring_summaries.jsonl: people's English (Python's docstrings), default kwargs."""
+    from pathlib import Path
+
+    dataset = str(Path(__file__).parents[1] / "examples" / "data" / "docstring_summaries.jsonl")
+    env = gym.make("lmgym/Summarize-v1", dataset=dataset).unwrapped
+    assert sum(len(env.task.examples(s)) for s in env.task.splits) >= 400
+    assert oracle_score("lmgym/Summarize-v1", dataset) >= 0.99
+    assert oracle_score("lmgym/Summarize-v1", dataset, split="test") >= 0.99
