@@ -301,14 +301,45 @@ class TokenEnv(gym.Env[ObsType, np.int64]):
     def decode_batch(self, batch: Sequence[Sequence[int] | np.ndarray]) -> list[str]:
         """Decode several responses at once (special tokens dropped).
 
-        Uses the Rust tokenizer directly when the tokenizer is a fast one with no Python-side
-        clean-up (same text as ``tokenizer.batch_decode``, without its per-token conversions).
+        A word-level tokenizer's text is its tokens joined by spaces: that is a table lookup per token
+        (:meth:`word_table`). Other fast tokenizers with no Python-side clean-up use the Rust tokenizer
+        directly; both give the text of ``tokenizer.batch_decode``, without its per-token conversions.
         """
-        lists = [np.asarray(ids, dtype=np.int64).tolist() for ids in batch]
+        lists = [ids if type(ids) is list else np.asarray(ids, dtype=np.int64).tolist() for ids in batch]
+        table = self.word_table()
+        if table is not None:
+            try:
+                return [" ".join(filter(None, map(table.__getitem__, ids))) for ids in lists]
+            except KeyError:  # an id outside the vocabulary: the tokenizer's own error
+                pass
+        lists = [[int(i) for i in ids] for ids in lists]
         backend = getattr(self.tokenizer, "backend_tokenizer", None)
         if backend is not None and not getattr(self.tokenizer, "clean_up_tokenization_spaces", True):
             return backend.decode_batch(lists, skip_special_tokens=True)
         return self.tokenizer.batch_decode(lists, skip_special_tokens=True)
+
+    def word_table(self) -> dict[int, str] | None:
+        """``{id: text}`` (``""`` for special tokens) when decoding is joining token texts with spaces, else ``None``.
+
+        That is a fast tokenizer with a ``WordLevel`` model, no decoder and no clean-up. The table is made
+        from the tokenizer's own single-token decodes and checked once against its decoding of the whole
+        vocabulary (in order and reversed); on any difference it is not used.
+        """
+        table = self.__dict__.get("_word_table", False)
+        if table is not False:
+            return table
+        table = None
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if (backend is not None and backend.decoder is None and type(backend.model).__name__ == "WordLevel"
+                and not getattr(self.tokenizer, "clean_up_tokenization_spaces", True)):
+            ids = list(range(backend.get_vocab_size(with_added_tokens=True)))
+            texts = backend.decode_batch([[i] for i in ids], skip_special_tokens=True)
+            candidate = dict(zip(ids, texts))
+            join = lambda seq: " ".join(filter(None, map(candidate.__getitem__, seq)))
+            if backend.decode_batch([ids, ids[::-1]], skip_special_tokens=True) == [join(ids), join(ids[::-1])]:
+                table = candidate
+        self._word_table = table
+        return table
 
     # ---- Gymnasium API -----------------------------------------------------------------------
     def reset(

@@ -35,6 +35,7 @@ from gymnasium.vector.utils import batch_space
 
 from lmgym.errors import InvalidActionError, ResetNeededError
 from lmgym.scorers import score_with_details
+from lmgym.task import Task
 from lmgym.token_env import TokenEnv, batch_meta
 from lmgym.validation import check_int
 
@@ -103,52 +104,100 @@ class BatchedTokenEnv(VectorEnv):
         self.limit = R if max_episode_steps is None else min(R, int(max_episode_steps))
         self._pad, self._eos, self._V = self.env.pad_token_id, self.env.eos_token_id, self.env.vocab_size
         self._rngs: list[np.random.Generator | None] = [None] * N
-        self._prompt = np.full((N, P), self._pad, np.int64)
-        self._prompt_mask = np.zeros((N, P), np.int64)
-        self._response = np.full((N, R), self._pad, np.int64)
-        self._length = np.zeros(N, np.int64)
+        # The observation arrays (and the lengths, which are ``step``) are views of one int64 buffer, so
+        # an observation is one copy of it; ``_slices`` says where each key lives.
+        self._slices: list[tuple[str, slice, tuple[int, int]]] = []
+        start = 0
+        for key, shape in (("prompt_ids", (N, P)), ("prompt_mask", (N, P)), ("response_ids", (N, R)),
+                           ("response_mask", (N, R)), ("step", (N, 1))):
+            self._slices.append((key, slice(start, start + shape[0] * shape[1]), shape))
+            start += shape[0] * shape[1]
+        self._buf = np.zeros(start, np.int64)
+        self._bind_views()
+        self._longest = 0  # at least the longest response of a running slot: truncation is looked for from limit on
+        self._prompt.fill(self._pad)
+        self._response.fill(self._pad)
         self._ended = np.zeros(N, bool)  # the slot's episode has ended
         self._num_ended = 0  # self._ended.sum(), kept so that a step with every slot running skips row selection
         self._started = False
         self._examples: list[Any] = [None] * N
         self._index = np.full(N, -1, np.int64)
         self._split = [self.env.split] * N
-        self._response_mask = np.zeros((N, R), np.int64)
         self._triggers = np.array(sorted(self.env.trigger_ids), np.int64)  # tokens the env may answer (tools)
         self._env_written = np.zeros((N, R), np.int64)
         self._rows = np.arange(N)
+        self._row_starts = self._rows * R  # flat position of each slot's first response token
+        self._prompt_columns = np.arange(P)[None, :]
+        self._plain_sampling = type(self.task).sample is Task.sample  # draw with rng.integers, as Task.sample does
+        self._split_info: dict[str, tuple[np.ndarray, np.ndarray, list[tuple[str, ...]]]] = {}
         self.scoring_seconds = 0.0
 
+    def _bind_views(self) -> None:
+        """Point the state arrays at their parts of ``self._buf``."""
+        views = [self._buf[s].reshape(shape) for _, s, shape in self._slices]
+        self._prompt, self._prompt_mask, self._response, self._response_mask, step = views
+        self._length = step[:, 0]  # (N,) tokens written per slot: the ``step`` observation
+        self._response_flat = self._response.reshape(-1)
+        self._response_mask_flat = self._response_mask.reshape(-1)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()  # views are rebuilt from the buffer (pickle would copy them apart)
+        for key in ("_prompt", "_prompt_mask", "_response", "_response_mask", "_length", "_response_flat",
+                    "_response_mask_flat"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._bind_views()
+
+    def _infos_of(self, split: str) -> tuple[np.ndarray, np.ndarray, list[tuple[str, ...]]]:
+        """Prompts and sources (object arrays) and references of every example of ``split``, made once."""
+        cached = self._split_info.get(split)
+        if cached is None:
+            examples = self.task.examples(split)
+            cached = self._split_info[split] = (np.fromiter((e.prompt for e in examples), object, len(examples)),
+                                                np.fromiter((e.source for e in examples), object, len(examples)),
+                                                [e.references for e in examples])
+        return cached
+
     # ---- episode starts --------------------------------------------------------------------------
-    def _start(self, rows: np.ndarray, seeds: list[int | None] | None, options: dict[str, Any]) -> dict[str, list]:
-        """Start new episodes in ``rows``; returns their reset infos as ``{key: [value per row]}``."""
+    def _start(self, rows: np.ndarray, seeds: list[int | None] | None, options: dict[str, Any]) -> dict[str, Any]:
+        """Start new episodes in ``rows``; returns their reset infos as ``{key: values, one per row}``."""
         split = options.get("split", self.env.split)
         examples = self.task.examples(split)
         table, lengths = self.env.prompt_table(split)
         chosen = None
         if "example_index" in options:
             chosen = self._example_indices(options["example_index"], rows, len(examples), split)
+        n, rngs, plain = len(examples), self._rngs, self._plain_sampling
         index = np.empty(len(rows), np.int64)
-        for j, i in enumerate(rows):
-            seed = None if seeds is None else seeds[j]
-            if seed is not None or self._rngs[i] is None:
-                self._rngs[i], _ = seeding.np_random(seed)
-            index[j] = chosen[i] if chosen is not None else self.task.sample(self._rngs[i], split)[0]
+        for j, i in enumerate(rows.tolist()):
+            rng = rngs[i]
+            if rng is None or (seeds is not None and seeds[j] is not None):
+                rng = rngs[i] = seeding.np_random(None if seeds is None else seeds[j])[0]
+            if chosen is None:  # each slot draws with its own stream, as a single env does
+                index[j] = rng.integers(n) if plain else self.task.sample(rng, split)[0]
+        if chosen is not None:
+            index = chosen[rows]
         P = self._prompt.shape[1]
         self._prompt[rows] = table[index]
-        self._prompt_mask[rows] = np.arange(P)[None, :] >= (P - lengths[index])[:, None]
+        self._prompt_mask[rows] = self._prompt_columns >= (P - lengths[index])[:, None]
         self._response[rows] = self._pad
         self._response_mask[rows] = 0
-        self._env_written[rows] = 0
+        if self._triggers.size:
+            self._env_written[rows] = 0
         self._length[rows] = 0
+        self._longest = int(self._length.max())  # (an upper bound is enough: it only decides when to look)
         self._ended[rows] = False
         self._num_ended = int(self._ended.sum())
         self._index[rows] = index
-        picked = [examples[k] for k in index]
-        for i, ex in zip(rows, picked):
-            self._examples[i], self._split[i] = ex, split
-        return {"prompt": [e.prompt for e in picked], "source": [e.source for e in picked],
-                "references": [list(e.references) for e in picked], "example_index": index.tolist(),
+        picked = index.tolist()
+        for i, k in zip(rows.tolist(), picked):
+            self._examples[i], self._split[i] = examples[k], split
+        prompts, sources, references = self._infos_of(split)
+        return {"prompt": prompts[index], "source": sources[index],
+                "references": [list(references[k]) for k in picked], "example_index": picked,
                 "split": [split] * len(rows)}
 
     def _example_indices(self, value: Any, rows: np.ndarray, num_examples: int, split: str) -> np.ndarray:
@@ -169,10 +218,13 @@ class BatchedTokenEnv(VectorEnv):
                              f"({num_examples} examples).")
         return index.astype(np.int64)
 
-    def _merge_info(self, infos: dict[str, Any], rows: np.ndarray, values: dict[str, list]) -> dict[str, Any]:
-        """Batched ``VectorEnv._add_info``: the same keys, dtypes and ``_key`` masks, one call per key."""
+    def _merge_info(self, infos: dict[str, Any], rows: np.ndarray, values: dict[str, Any]) -> dict[str, Any]:
+        """Batched ``VectorEnv._add_info``: the same keys, dtypes and ``_key`` masks, one call per key.
+
+        ``values`` maps each key to one value per row (a list or an array); dict values merge recursively.
+        """
         for key, column in values.items():
-            if not column:
+            if not len(column):
                 continue
             first = column[0]
             if isinstance(first, dict):
@@ -185,8 +237,9 @@ class BatchedTokenEnv(VectorEnv):
                         array = np.zeros(self.num_envs, dtype=type(first))
                     else:
                         array = np.full(self.num_envs, None, dtype=object)
-                for i, v in zip(rows, column):
-                    array[i] = v
+                if array.dtype == object and not (isinstance(column, np.ndarray) and column.dtype == object):
+                    column = np.fromiter(column, object, len(column))  # one element per row, lists included
+                array[rows] = column
             mask = infos.get("_" + key)
             if mask is None:
                 mask = np.zeros(self.num_envs, np.bool_)
@@ -246,34 +299,49 @@ class BatchedTokenEnv(VectorEnv):
         if not self._started:
             raise ResetNeededError("Cannot call step() before reset(); call envs.reset() first.")
         actions = self._check_actions(actions)
-        N = self.num_envs
-        infos: dict[str, Any] = {}
+        if not self._num_ended and not self._triggers.size:
+            # The common step (every slot running, no env replies): whole-batch array operations only.
+            at = self._row_starts + self._length  # (N,) flat positions of the new tokens
+            self._response_flat[at] = actions
+            self._response_mask_flat[at] = 1
+            self._length += 1
+            self._longest += 1
+            terminated = actions == self._eos
+            if self._longest < self.limit:  # no slot is at the token limit yet
+                truncated = np.zeros(self.num_envs, bool)
+                if not np.count_nonzero(terminated):
+                    return self._obs(), np.zeros(self.num_envs), terminated, truncated, {}
+            else:
+                truncated = self._length >= self.limit
+                truncated &= ~terminated
+            return self._end_episodes(self._rows, None, None, terminated, truncated)
         # Where the env may write replies, a step can add several tokens: keep the lengths to take it back.
         before = self._length.copy() if self._triggers.size else None
         restart = None
         if self._num_ended and self.autoreset_mode == AutoresetMode.NEXT_STEP:
             restart = np.flatnonzero(self._ended)
-            active = np.ones(N, bool)
+            active = np.ones(self.num_envs, bool)
             active[restart] = False  # restarted slots ignore this step's action
         else:
-            active = ~self._ended if self._num_ended else None  # None: every slot is running (the common case)
-        if active is None:  # one fancy-indexed write, no row selection
-            rows = self._rows
-            self._response_mask[rows, self._length] = 1
-            self._response[rows, self._length] = actions
-            self._length += 1
-            terminated = actions == self._eos
-            running = ~terminated
-        else:
-            rows = np.flatnonzero(active)
-            self._response_mask[rows, self._length[rows]] = 1
-            self._response[rows, self._length[rows]] = actions[rows]
-            self._length[rows] += 1
-            terminated = active & (actions == self._eos)
-            running = active & ~terminated
+            active = ~self._ended
+        rows = np.flatnonzero(active)
+        self._response_mask[rows, self._length[rows]] = 1
+        self._response[rows, self._length[rows]] = actions[rows]
+        self._length[rows] += 1
+        terminated = active & (actions == self._eos)
+        running = active & ~terminated
         if self._triggers.size:
             self._write_replies(np.flatnonzero(running & np.isin(actions, self._triggers)))
         truncated = running & (self._length >= self.limit)
+        self._longest = int(self._length.max())
+        return self._end_episodes(rows, before, restart, terminated, truncated)
+
+    def _end_episodes(self, rows: np.ndarray, before: np.ndarray | None, restart: np.ndarray | None,
+                      terminated: np.ndarray, truncated: np.ndarray):
+        """The rest of :meth:`step` after the tokens are written (in ``rows``): score the episodes that end,
+        restart the ``restart`` slots (next-step autoreset), build rewards, observations and infos."""
+        N = self.num_envs
+        infos: dict[str, Any] = {}
         ended = terminated | truncated
         finished = np.flatnonzero(ended)
         final = None
@@ -329,28 +397,23 @@ class BatchedTokenEnv(VectorEnv):
         self._length[rows] = start
 
     def _score(self, rows: np.ndarray, terminated: np.ndarray) -> dict[str, list]:
-        ids = [self._response[i, : self._length[i] - 1] if terminated[i] else self._response[i, : self._length[i]]
-               for i in rows]
-        completions = self.env.decode_batch(ids)
-        examples = [self._examples[i] for i in rows]
+        """Decode and score the episodes of ``rows`` (one batched scorer call); their final infos."""
+        ends = (self._length[rows] - terminated[rows]).tolist()  # a terminated response drops its EOS
+        completions = self.env.decode_batch([ids[:end] for ids, end in zip(self._response[rows].tolist(), ends)])
+        examples = [self._examples[i] for i in rows.tolist()]
+        prompts = [e.prompt for e in examples]
         scores, details = score_with_details(
-            self.scorer, [e.prompt for e in examples], completions, [list(e.references) for e in examples],
-            **batch_meta(examples),
+            self.scorer, prompts, completions, [list(e.references) for e in examples], **batch_meta(examples),
         )
-        return {"prompt": [e.prompt for e in examples], "completion": completions,
-                "references": [list(e.references) for e in examples], "score": scores, "score_details": details,
-                "example_index": self._index[rows].tolist(), "split": [self._split[i] for i in rows]}
+        return {"prompt": prompts, "completion": completions, "references": [list(e.references) for e in examples],
+                "score": scores, "score_details": details, "example_index": self._index[rows].tolist(),
+                "split": [self._split[i] for i in rows.tolist()]}
 
     def _obs(self) -> dict[str, np.ndarray]:
-        obs = {
-            "prompt_ids": self._prompt.copy(),
-            "prompt_mask": self._prompt_mask.copy(),
-            "response_ids": self._response.copy(),
-            "response_mask": self._response_mask.copy(),
-            "step": self._length[:, None].copy(),
-        }
+        buf = self._buf.copy()  # one copy; each key is a view of it
+        obs = {key: buf[s].reshape(shape) for key, s, shape in self._slices}
         if self._triggers.size:
-            obs["agent_mask"] = self._response_mask - self._env_written
+            obs["agent_mask"] = obs["response_mask"] - self._env_written
         return obs
 
     @property

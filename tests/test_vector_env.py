@@ -24,8 +24,10 @@ def compare(env_id: str, mode: str, n: int = 6, steps: int = 80, **kwargs) -> No
     rng = np.random.default_rng(0)
     V = native.single_action_space.n
     for _ in range(steps):
+        assert set(a) == set(b)
         for k in a:
             np.testing.assert_array_equal(a[k], b[k])
+            assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape, k
         if "prompt" in ia:
             assert list(ia["prompt"][ia["_prompt"]]) == list(ib["prompt"][ib["_prompt"]])
         # Bias toward EOS so episodes of all lengths occur.
@@ -35,11 +37,26 @@ def compare(env_id: str, mode: str, n: int = 6, steps: int = 80, **kwargs) -> No
         np.testing.assert_allclose(ra, rb)
         np.testing.assert_array_equal(ta, tb)
         np.testing.assert_array_equal(ua, ub)
-        assert set(ia) == set(ib)
-        for key in ("score", "completion"):
-            if key in ia:
-                np.testing.assert_array_equal(ia["_" + key], ib["_" + key])
-                assert list(ia[key][ia["_" + key]]) == list(ib[key][ib["_" + key]])
+        same_infos(ia, ib)
+
+
+def same_infos(ia: dict, ib: dict) -> None:
+    """Every info key, mask and dtype the same, and every value where the mask is set (nested infos too)."""
+    assert set(ia) == set(ib)
+    for key, value in ia.items():
+        if isinstance(value, dict):
+            same_infos(value, ib[key])
+            continue
+        other = ib[key]
+        assert value.dtype == other.dtype and value.shape == other.shape, key
+        if key.startswith("_"):
+            np.testing.assert_array_equal(value, other)
+            continue
+        for x, y in zip(value[ia["_" + key]], other[ib["_" + key]]):
+            if isinstance(x, dict):  # final_obs
+                assert set(x) == set(y) and all(np.array_equal(x[k], y[k]) for k in x), key
+            else:
+                assert x == y and type(x) is type(y), key
 
 
 @pytest.mark.parametrize("env_id", lmgym.env_ids())

@@ -6,8 +6,8 @@ every completion and reference of a batch with a few NumPy operations per order:
 small integer codes, an n-gram becomes one integer (its codes in base ``k``, ``k`` the number of
 distinct characters in the batch, plus the text's index above them), and sorted unique keys give
 the counts. Per completion and reference it forms sacrebleu's statistics ``[hypothesis n-grams,
-reference n-grams, matches]`` per order, then sacrebleu's own code picks the best reference
-(``_compute_f_score``, first largest) and computes the score (``_aggregate_and_compute``).
+reference n-grams, matches]`` per order, computes every F-score with sacrebleu's ``_compute_f_score``
+arithmetic on whole arrays (:func:`f_scores`) and keeps the best reference's, as sacrebleu does.
 ``tests/test_scorers_equality.py`` checks the values against ``sacrebleu.sentence_chrf``.
 """
 
@@ -75,14 +75,42 @@ def batch_chrf_scores(
         stats[:, n - 1, 0] = np.where(ref_total > 0, hyp_total, 0)
         stats[:, n - 1, 1] = ref_total
         stats[:, n - 1, 2] = np.bincount(unit, weights=matches, minlength=n_unit).round().astype(np.int64)
-    rows = stats.reshape(n_unit, 3 * order).tolist()
+    f = f_scores(metric, stats).tolist()
     out, u = [], 0
     for refs in units:
-        best_f, best = -1.0, []
-        for row in rows[u : u + len(refs)]:  # sacrebleu: the first reference with the largest F
-            f = metric._compute_f_score(row)
-            if f > best_f:
-                best_f, best = f, row
+        if not refs:  # sacrebleu's own error for an input without references
+            out.append(metric._aggregate_and_compute([[]]).score)
+            continue
+        # sacrebleu keeps the first reference with the largest F and scores it again: that F
+        out.append(max(f[u : u + len(refs)]))
         u += len(refs)
-        out.append(metric._aggregate_and_compute([best]).score)
     return out
+
+
+def f_scores(metric: Any, stats: np.ndarray) -> np.ndarray:
+    """sacrebleu's ``CHRF._compute_f_score`` of every row of ``stats`` ``(n, order, 3)`` at once.
+
+    The same float operations in the same order (one order at a time, as its loop adds them), so
+    the values are bit for bit sacrebleu's.
+    """
+    eps, factor = 1e-16, metric.beta**2
+    n = len(stats)
+    score, avg_prec, avg_rec, effective = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n, np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for i in range(stats.shape[1]):
+            n_hyp, n_ref, n_match = stats[:, i, 0], stats[:, i, 1], stats[:, i, 2]
+            prec = np.where(n_hyp > 0, n_match / n_hyp, eps)
+            rec = np.where(n_ref > 0, n_match / n_ref, eps)
+            denom = factor * prec + rec
+            score = score + np.where(denom > 0, (1 + factor) * prec * rec / denom, eps)
+            both = (n_hyp > 0) & (n_ref > 0)
+            avg_prec = np.where(both, avg_prec + prec, avg_prec)
+            avg_rec = np.where(both, avg_rec + rec, avg_rec)
+            effective += both
+        if metric.eps_smoothing:
+            return 100 * score / stats.shape[1]
+        avg_prec = np.where(effective > 0, avg_prec / effective, 0.0)
+        avg_rec = np.where(effective > 0, avg_rec / effective, 0.0)
+        total = (1 + factor) * avg_prec * avg_rec
+        total = total / ((factor * avg_prec) + avg_rec)
+        return np.where(avg_prec + avg_rec != 0, 100 * total, 0.0)

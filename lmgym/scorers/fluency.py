@@ -30,6 +30,8 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+
 from lmgym.scorers.base import Scorer
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -60,6 +62,10 @@ class NgramFluency(Scorer):
     """
 
     name = "ngram_fluency"
+    #: The most n-gram log-probabilities remembered (the memo is emptied when it is fuller).
+    memo_size: int = 1 << 20
+    #: Batches at least this large (with ``n == 2``) are scored together with NumPy look-ups.
+    batch_from: int = 4
 
     def __init__(self, corpus: Sequence[str] | None = None, n: int = 2, discount: float = 0.75) -> None:
         if corpus is None:
@@ -111,18 +117,95 @@ class NgramFluency(Scorer):
 
     def log_perplexity(self, text: str) -> float:
         """Mean negative natural log-probability per token of ``text`` (its words and ``</s>``)."""
-        seq = [BOS] * (self.n - 1) + fluency_tokens(text) + [EOS]
-        start = self.n - 1
+        return self._log_perplexity(fluency_tokens(text))
+
+    def _log_perplexity(self, tokens: list[str]) -> float:
+        # Each n-gram's log-probability is computed once (``_log_probs``); the sum runs in the text's order.
+        n = self.n
+        seq = [BOS] * (n - 1) + tokens + [EOS]
+        grams = zip(*(seq[k:] for k in range(n)))  # (context..., word) at every position after the markers
+        memo = self.__dict__.get("_log_probs")
+        if memo is None or len(memo) > self.memo_size:
+            memo = self._log_probs = {}
         total = 0.0
-        for i in range(start, len(seq)):
-            total -= math.log(self.prob(seq[i], seq[i - start : i]))
-        return total / (len(seq) - start)
+        for gram in grams:
+            log_p = memo.get(gram)
+            if log_p is None:
+                log_p = memo[gram] = math.log(self.prob(gram[-1], gram[:-1]))
+            total -= log_p
+        return total / (len(seq) - n + 1)
 
     def score_text(self, text: str) -> float:
         """``clip(1 - log_perplexity / log V, 0, 1)``; 0 for text without tokens."""
-        if not fluency_tokens(text):
+        tokens = fluency_tokens(text)
+        if not tokens:
             return 0.0
-        return min(1.0, max(0.0, 1.0 - self.log_perplexity(text) / math.log(self.vocab_size)))
+        return min(1.0, max(0.0, 1.0 - self._log_perplexity(tokens) / math.log(self.vocab_size)))
 
     def __call__(self, prompts, completions, references=None, **meta):
+        if self.n == 2 and len(completions) >= self.batch_from:
+            return self._score_bigram_batch(completions)
         return [self.score_text(c) for c in completions]
+
+    def _bigram_tables(self) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """For ``n == 2``: token ids (unknown words: the last id), ``P_1`` per id, the back-off weight per
+        context id, and the sorted ``(context, word)`` keys of seen bigrams with their discounted terms.
+
+        ``P_2(w | h) = seen(h, w) + weight(h) * P_1(w)`` with each term computed as :meth:`prob` computes it,
+        so the sum is bit for bit :meth:`prob`'s (an unseen bigram's term is ``0.0``; a context never seen
+        has weight ``1.0``, leaving ``P_1``).
+        """
+        tables = self.__dict__.get("_bigram")
+        if tables is None:
+            d, uniform = self.discount, 1.0 / self.vocab_size
+            total, distinct, follow = self._table[()]
+            ids = {w: i for i, w in enumerate([BOS, *sorted(follow)])}
+            unknown = len(ids)
+            p1 = np.array([max(follow.get(w, 0) - d, 0.0) / total + d * distinct / total * uniform
+                           for w in [*ids, None]])
+            weight = np.ones(unknown + 1)
+            keys, seen = [], []
+            for ctx, (c_total, c_distinct, c_follow) in self._table.items():
+                if len(ctx) == 1 and ctx[0] in ids:
+                    h = ids[ctx[0]]
+                    weight[h] = d * c_distinct / c_total
+                    for w, c in c_follow.items():
+                        keys.append(h * (unknown + 1) + ids[w])
+                        seen.append(max(c - d, 0.0) / c_total)
+            order = np.argsort(keys)
+            tables = self._bigram = (ids, p1, weight, np.asarray(keys, np.int64)[order], np.asarray(seen)[order])
+        return tables
+
+    def _score_bigram_batch(self, completions: Sequence[str]) -> list[float]:
+        """:meth:`score_text` of every completion (``n == 2``), the probabilities of all texts in one pass."""
+        ids, p1, weight, keys, seen = self._bigram_tables()
+        unknown, get = len(ids), ids.get
+        texts = [fluency_tokens(c) for c in completions]
+        flat = [i for toks in texts if toks for i in (0, *(get(t, unknown) for t in toks), ids[EOS])]
+        seq = np.asarray(flat, np.int64)  # every scored text: <s> tokens </s>
+        word = np.ones(len(seq), bool)
+        starts = np.cumsum([0] + [len(t) + 2 for t in texts if t])[:-1]
+        word[starts] = False  # positions whose token is predicted (all but each <s>)
+        pos = np.flatnonzero(word)
+        ctx, tok = seq[pos - 1], seq[pos]
+        key = ctx * (unknown + 1) + tok
+        at = np.minimum(np.searchsorted(keys, key), len(keys) - 1)
+        term = np.where(keys[at] == key, seen[at], 0.0)
+        probs = (term + weight[ctx] * p1[tok]).tolist()
+        log, log_v, out, k = math.log, math.log(self.vocab_size), [], 0
+        for toks in texts:
+            if not toks:
+                out.append(0.0)
+                continue
+            total = 0.0
+            for p in probs[k : k + len(toks) + 1]:  # in the text's order, as log_perplexity sums
+                total -= log(p)
+            k += len(toks) + 1
+            out.append(min(1.0, max(0.0, 1.0 - total / (len(toks) + 1) / log_v)))
+        return out
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        state.pop("_log_probs", None)  # a memo and look-up tables: rebuilt on use
+        state.pop("_bigram", None)
+        return state

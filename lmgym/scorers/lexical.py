@@ -13,10 +13,15 @@ from typing import Any
 from lmgym.scorers.base import Scorer
 
 _WORD = re.compile(r"\w+")
+#: For ASCII text, ``\w`` is ``[A-Za-z0-9_]``: one byte table lowercases word characters and blanks the rest.
+_ASCII_WORDS = bytes(c + 32 if chr(c).isupper() and c < 128 else c if re.fullmatch(r"[a-z0-9_]", chr(c)) else 32
+                     for c in range(256))
 
 
 def words(text: str) -> list[str]:
     """Lowercased word tokens of ``text`` (Unicode ``\\w+`` runs)."""
+    if text.isascii():  # the same tokens as the regular expression, without it
+        return text.encode().translate(_ASCII_WORDS).decode().split()
     return _WORD.findall(text.lower())
 
 
@@ -24,24 +29,27 @@ class Sentiment(Scorer):
     """VADER compound sentiment of the completion, in [-1, 1] (1 = most positive).
 
     Uses ``vaderSentiment``'s rule-based analyser (its lexicon ships in the wheel, so nothing
-    downloads). The empty completion scores 0 (neutral).
+    downloads). The empty completion scores 0 (neutral). The numbers are the library's
+    ``polarity_scores(text)["compound"]``, computed by :class:`~lmgym.scorers.vader.VaderCompound`
+    (the library's rules, each word context evaluated once).
     """
 
     name = "sentiment"
     range = (-1.0, 1.0)
     library = "vaderSentiment"
-    _analyzer: Any = None
+    _vader: Any = None
 
     def __call__(self, prompts, completions, references=None, **meta):
-        if self._analyzer is None:
-            from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+        if self._vader is None:
+            from lmgym.scorers.vader import VaderCompound
 
-            self._analyzer = SentimentIntensityAnalyzer()
-        return [float(self._analyzer.polarity_scores(c)["compound"]) for c in completions]
+            self._vader = VaderCompound()
+        compound = self._vader.compound
+        return [float(compound(c)) for c in completions]
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.pop("_analyzer", None)
+        state.pop("_vader", None)
         return state
 
 
@@ -71,6 +79,7 @@ class KeywordCoverage(Scorer):
         self.keywords = None if keywords is None else list(keywords)
         self.stem = bool(stem)
         self._stem_cache: dict[str, str] = {}
+        self._phrase_cache: dict[Any, list[tuple[str, ...]]] = {}
 
     def _norm(self, word: str) -> str:
         if not self.stem:
@@ -98,19 +107,35 @@ class KeywordCoverage(Scorer):
             raise ValueError(f"keyword_coverage got {len(given)} keyword lists for {n} completions.")
         return given
 
+    def _phrases(self, keywords: Any) -> list[tuple[str, ...]]:
+        """The non-empty keyword phrases of one example, as tuples of normalised words (remembered)."""
+        key = listed = keywords if isinstance(keywords, str) else tuple(keywords)
+        try:
+            phrases = self._phrase_cache.get(key)
+        except TypeError:  # unhashable keywords: not remembered
+            key, phrases = None, None
+        if phrases is None:
+            if isinstance(listed, str):
+                listed = listed.split(",")
+            phrases = [p for p in (tuple(self._norm(w) for w in words(k)) for k in listed) if p]
+            if key is not None:
+                if len(self._phrase_cache) >= 65_536:
+                    self._phrase_cache.clear()
+                self._phrase_cache[key] = phrases
+        return phrases
+
     def __call__(self, prompts, completions, references=None, **meta):
         out = []
         for i, (completion, keywords) in enumerate(zip(completions, self._keyword_lists(len(completions), meta))):
             if keywords is None:
                 raise ValueError(f"keyword_coverage: input {i} has no 'keywords' meta.")
-            if isinstance(keywords, str):
-                keywords = keywords.split(",")
-            phrases = [tuple(self._norm(w) for w in words(k)) for k in keywords]
-            phrases = [p for p in phrases if p]
+            phrases = self._phrases(keywords)
             if not phrases:
                 out.append(1.0)
                 continue
-            text = [self._norm(w) for w in words(completion)]
+            cache = self._stem_cache if self.stem else None
+            text = [cache[w] if w in cache else self._norm(w) for w in words(completion)] if cache is not None \
+                else words(completion)
             unigrams = set(text)
             found = 0
             for phrase in phrases:
@@ -126,6 +151,7 @@ class KeywordCoverage(Scorer):
         state = dict(self.__dict__)
         state.pop("_stemmer", None)
         state["_stem_cache"] = {}
+        state["_phrase_cache"] = {}
         return state
 
 
@@ -153,8 +179,8 @@ class Repetition(Scorer):
         n = self.n
         for completion in completions:
             w = words(completion)
-            grams = [tuple(w[j : j + n]) for j in range(len(w) - n + 1)]
-            out.append(0.0 if not grams else 1.0 - len(set(grams)) / len(grams))
+            total = len(w) - n + 1  # the number of n-grams
+            out.append(0.0 if total <= 0 else 1.0 - len(set(zip(*(w[k:] for k in range(n))))) / total)
         return out
 
 
@@ -184,6 +210,16 @@ class Length(Scorer):
         self.target = target
         self.ratio = 1.0 if target is None and ratio is None else ratio
 
+    def _word_count(self, reference: str) -> int:
+        """``len(words(reference))``, remembered (references come back every episode)."""
+        counts = self.__dict__.setdefault("_counts", {})
+        n = counts.get(reference)
+        if n is None:
+            if len(counts) >= 65_536:
+                counts.clear()
+            n = counts[reference] = len(words(reference))
+        return n
+
     @staticmethod
     def closeness(length: int, target: float) -> float:
         """``max(0, 1 - |length - target| / target)``; for target 0, 1 if length is 0 else 0."""
@@ -204,5 +240,5 @@ class Length(Scorer):
                     f"{i} has no references; pass target= (words) instead."
                 )
             refs = [references[i]] if isinstance(references[i], str) else references[i]
-            out.append(max(self.closeness(n, self.ratio * len(words(r))) for r in refs))
+            out.append(max(self.closeness(n, self.ratio * self._word_count(r)) for r in refs))
         return out

@@ -15,7 +15,7 @@ formulas on memoised token ids, a bit-parallel LCS); the sacrebleu scorers keep 
 reference set's n-gram statistics (sacrebleu's own ``_extract_reference_info``) and score a
 completion with sacrebleu's own segment statistics, so neither re-reads a reference it has seen;
 plain chrF counts a whole batch's character n-grams with NumPy (:mod:`lmgym.scorers.chrf`).
-Both give the libraries' numbers (``tests/test_scorers_rouge_fast.py``).
+Both give the libraries' numbers (``tests/test_scorers_equality.py``).
 
 The computing objects are built on first use and dropped when pickled, so these scorers are
 cheap to copy into worker processes.

@@ -7,15 +7,16 @@ In RL the references are the same few texts over and over, so :class:`RougeCalcu
 1. tokenises each distinct text once, the way rouge-score's tokenizer does, with its regular
    expressions and Porter stemmer (each distinct word stemmed once), and keeps the tokens as
    integer ids, their n-gram counts and their LCS match masks;
-2. counts n-gram overlaps on those ids with rouge-score's formulas, in its order of operations;
+2. counts n-gram overlaps on those ids with rouge-score's formulas, in its order of operations,
+   looking only at the prediction's n-grams that occur in the target (the others add nothing);
 3. finds LCS lengths with the bit-parallel algorithm (Allison & Dix 1986, Hyyrö 2004): one pass
-   over the prediction with Python integers as bit vectors, about ``len(b)`` big-integer
-   operations instead of ``len(a) * len(b)`` table cells.
+   over the prediction tokens that occur in the target, with Python integers as bit vectors,
+   instead of ``len(a) * len(b)`` table cells.
 
 ROUGE-Lsum needs the LCS itself (its union over sentences), so it builds rouge-score's table,
 one row per NumPy operation, and backtracks it with rouge-score's tie-breaking.
 
-Every value equals rouge-score's to 1e-9 (``tests/test_scorers_rouge_fast.py`` checks thousands
+Every value equals rouge-score's to 1e-9 (``tests/test_scorers_equality.py`` checks thousands
 of random and real texts; in practice they are bit-identical).
 """
 
@@ -23,11 +24,16 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 _ROUGE_N = re.compile(r"rouge([0-9])$")
+#: For ASCII text, rouge-score's ``lower()`` then ``NON_ALPHANUM_RE.sub(" ", ...)`` (before splitting) as one
+#: byte table: A-Z -> a-z, a-z and 0-9 kept, anything else -> a space.
+_ASCII_WORDS = bytes(c if re.fullmatch(r"[a-z0-9]", chr(c)) else c + 32 if re.fullmatch(r"[A-Z]", chr(c)) else 32
+                     for c in range(256))
 
 
 def fmeasure(precision: float, recall: float) -> float:
@@ -37,7 +43,7 @@ def fmeasure(precision: float, recall: float) -> float:
     return 0.0
 
 
-def lcs_length(masks: dict[int, int], m: int, seq: Sequence[int]) -> int:
+def lcs_length(masks: dict[int, int], m: int, seq: Iterable[int]) -> int:
     """Length of the LCS of a length-``m`` sequence ``a`` (given as ``masks``) and ``seq``.
 
     Args:
@@ -100,17 +106,16 @@ class _Text:
 
     def __init__(self, ids: tuple[int, ...]) -> None:
         self.ids = ids
-        self._ngrams: dict[int, Counter] = {}
+        self._ngrams: dict[int, dict[Any, int]] = {}
         self._masks: dict[int, int] | None = None
         self.sentences: list[tuple[int, ...]] | None = None
 
-    def ngrams(self, n: int) -> Counter:
-        """Counts of the text's n-grams (tuples of ids), like rouge-score's ``_create_ngrams``."""
+    def ngrams(self, n: int) -> dict[Any, int]:
+        """Counts of the text's n-grams (ids; tuples of ids for ``n > 1``), like rouge-score's ``_create_ngrams``."""
         counts = self._ngrams.get(n)
         if counts is None:
             ids = self.ids
-            counts = Counter(ids) if n == 1 else Counter(zip(*(ids[k:] for k in range(n))))
-            self._ngrams[n] = counts
+            counts = self._ngrams[n] = _count(ids if n == 1 else zip(*(ids[k:] for k in range(n))))
         return counts
 
     @property
@@ -118,10 +123,20 @@ class _Text:
         """For each id, the bit mask of its positions (the LCS's match vectors)."""
         if self._masks is None:
             masks: dict[int, int] = {}
+            get = masks.get
             for i, c in enumerate(self.ids):
-                masks[c] = masks.get(c, 0) | (1 << i)
+                masks[c] = get(c, 0) | (1 << i)
             self._masks = masks
         return self._masks
+
+
+def _count(items: Iterable[Any]) -> dict[Any, int]:
+    """``{item: count}`` (a plain dict: cheaper than a ``Counter`` for the few items of one text)."""
+    counts: dict[Any, int] = {}
+    get = counts.get
+    for item in items:
+        counts[item] = get(item, 0) + 1
+    return counts
 
 
 class RougeCalculator:
@@ -156,6 +171,7 @@ class RougeCalculator:
     def _reset(self) -> None:
         self._texts: dict[str, _Text] = {}
         self._word_ids: dict[str, int] = {}  # raw word -> token id, or -1 for a dropped token
+        self._byte_ids: dict[bytes, int] = {}  # the same for ASCII words, as bytes
         self._ids: dict[str, int] = {}  # token (stemmed) -> id
 
     def _word_id(self, word: str) -> int:
@@ -166,11 +182,23 @@ class RougeCalculator:
 
     def token_ids(self, text: str) -> tuple[int, ...]:
         """rouge-score's tokens of ``text``, as ids (equal tokens, equal ids)."""
-        words = self._non_alphanum.sub(" ", text.lower()).split()
-        ids = list(map(self._word_ids.get, words))
-        if None in ids:
-            ids = [self._word_id(w) if i is None else i for w, i in zip(words, ids)]
+        if text.isascii():  # the library's lower() and [^a-z0-9]+ -> " " are one byte table for ASCII text
+            words = text.encode().translate(_ASCII_WORDS).split()
+            ids = list(map(self._byte_ids.get, words))
+            if None in ids:
+                ids = [self._byte_id(w) if i is None else i for w, i in zip(words, ids)]
+        else:
+            words = self._non_alphanum.sub(" ", text.lower()).split()
+            ids = list(map(self._word_ids.get, words))
+            if None in ids:
+                ids = [self._word_id(w) if i is None else i for w, i in zip(words, ids)]
         return tuple(filter((-1).__ne__, ids)) if -1 in ids else tuple(ids)
+
+    def _byte_id(self, word: bytes) -> int:
+        text = word.decode()
+        i = self._word_ids.get(text)
+        self._byte_ids[word] = i = self._word_id(text) if i is None else i
+        return i
 
     def text(self, text: str) -> _Text:
         """The memoised tokens (as ids) of ``text``."""
@@ -189,30 +217,47 @@ class RougeCalculator:
         if len(self._texts) >= self.maxsize or len(self._word_ids) >= 4 * self.maxsize:
             self._reset()  # between pairs, so both texts' ids come from one mapping
         t, p = self.text(target), self.text(prediction)
-        out = []
-        for rouge_type in rouge_types:
-            if rouge_type == "rougeL":
-                out.append(_score_lcs(t, p))
-            elif rouge_type == "rougeLsum":
-                out.append(summary_level_lcs(self._sentences(t, target), self._sentences(p, prediction)))
-            else:
-                match = _ROUGE_N.match(rouge_type)
-                if match is None or int(match.group(1)) <= 0:
-                    raise ValueError(f"Invalid rouge type: {rouge_type!r}")
-                n = int(match.group(1))
-                out.append(_score_ngrams(t.ngrams(n), p.ngrams(n)))
-        return out
+        if "rougeLsum" not in rouge_types:
+            return _pair_fmeasures(t, p, rouge_types)
+        return [summary_level_lcs(self._sentences(t, target), self._sentences(p, prediction))
+                if rouge_type == "rougeLsum" else _pair_fmeasures(t, p, [rouge_type])[0] for rouge_type in rouge_types]
 
 
-def _score_ngrams(target: Counter, prediction: Counter) -> float:
-    """rouge-score's ``_score_ngrams`` F-measure (same integers, same float operations)."""
+def _pair_fmeasures(target: _Text, prediction: _Text, rouge_types: Sequence[str]) -> list[float]:
+    """F-measures of ``rouge1`` .. ``rouge9`` and ``rougeL`` of one pair of tokenised texts."""
+    out = []
+    for rouge_type in rouge_types:
+        if rouge_type == "rougeL":
+            out.append(_score_lcs(target, prediction))
+            continue
+        match = _ROUGE_N.match(rouge_type)
+        if match is None or int(match.group(1)) <= 0:
+            raise ValueError(f"Invalid rouge type: {rouge_type!r}")
+        n = int(match.group(1))
+        out.append(_score_ngrams(target, prediction, n))
+    return out
+
+
+def _overlap(target: _Text, prediction: _Text, n: int) -> int:
+    """``sum over n-grams of min(count in target, count in prediction)``.
+
+    Only the prediction's n-grams that occur in the target can count, so they are picked out first
+    (``filter`` over the target's memoised counts) and only those are counted.
+    """
+    counts, ids = target.ngrams(n), prediction.ids
+    grams = ids if n == 1 else zip(*(ids[k:] for k in range(n)))
     inter = 0
-    small, large = (target, prediction) if len(target) <= len(prediction) else (prediction, target)
-    for ngram, count in small.items():  # the overlap is symmetric: walk the smaller side
-        other = large.get(ngram, 0)
+    for gram, count in _count(filter(counts.__contains__, grams)).items():
+        other = counts[gram]
         inter += count if count < other else other
-    precision = inter / max(prediction.total(), 1)
-    recall = inter / max(target.total(), 1)
+    return inter
+
+
+def _score_ngrams(target: _Text, prediction: _Text, n: int) -> float:
+    """rouge-score's ``_score_ngrams`` F-measure of the n-grams (same integers, same float operations)."""
+    inter = _overlap(target, prediction, n)
+    precision = inter / max(len(prediction.ids) - n + 1, 1)  # rouge-score: its n-gram count, at least 1
+    recall = inter / max(len(target.ids) - n + 1, 1)
     return fmeasure(precision, recall)
 
 
@@ -221,7 +266,8 @@ def _score_lcs(target: _Text, prediction: _Text) -> float:
     m, n = len(target.ids), len(prediction.ids)
     if not m or not n:
         return 0.0
-    lcs = lcs_length(target.masks, m, prediction.ids)  # the target's masks are memoised with it
+    masks = target.masks  # memoised with the target; tokens absent from it leave the LCS vector as it is
+    lcs = lcs_length(masks, m, filter(masks.__contains__, prediction.ids))
     return fmeasure(lcs / n, lcs / m)
 
 
