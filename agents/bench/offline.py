@@ -30,7 +30,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lmgym.agents.bench.sweep import DEFAULT_ENVS, commits_of, metric_name, read_results, update_readme
+from lmgym.agents.bench.sweep import (
+    DEFAULT_ENVS,
+    add_report_flags,
+    commits_of,
+    metric_name,
+    read_results,
+    update_readme,
+)
 from lmgym.atomic import write_atomic
 from lmgym.errors import ConfigError, LmgymError
 
@@ -180,10 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--top-fraction", type=float, default=0.25, help="filtered BC keeps this fraction (0.25)")
     parser.add_argument("--betas", nargs="+", type=float, default=list(DEFAULT_BETAS),
                         help="ILQL evaluation betas; the first is the headline (default: 4 0 1 2 8 16 32)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--output", default="leaderboards/offline", help="logs, results and table folder")
-    parser.add_argument("--table-only", action="store_true", help="only regenerate README.md from the results")
-    parser.add_argument("--readme", default=None, metavar="PATH", help="also fill PATH's offline-table block")
+    add_report_flags(parser, "leaderboards/offline", "offline-table", threads=1)
     return parser
 
 

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lmgym.agents.bench.sweep import update_readme
+from lmgym.agents.bench.sweep import add_report_flags, update_readme
 from lmgym.atomic import write_atomic
 from lmgym.errors import ConfigError, LmgymError
 
@@ -202,10 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", default=MODEL, help=f"causal LM: preset, .gguf, folder or hub id ({MODEL})")
     parser.add_argument("--seed", type=int, default=0, help="seed (0)")
     parser.add_argument("--iterations", type=int, default=None, help="PPO iterations (default: the preset's)")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
-    parser.add_argument("--output", default="leaderboards/smollm2", help="JSON, README and plot folder")
-    parser.add_argument("--table-only", action="store_true", help="only regenerate <preset>.md and the plot")
-    parser.add_argument("--readme", default=None, metavar="PATH", help="also fill PATH's review-demo block")
+    add_report_flags(parser, "leaderboards/smollm2", "review-demo")
     return parser
 
 

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lmgym.agents.bench.offline import mean_std
-from lmgym.agents.bench.sweep import commits_of, metric_name, read_results, update_readme
+from lmgym.agents.bench.sweep import add_report_flags, commits_of, metric_name, read_results, update_readme
 from lmgym.atomic import write_atomic
 from lmgym.errors import ConfigError, LmgymError
 
@@ -142,10 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rm-steps", type=int, default=1000, help="reward-model optimizer steps (1000)")
     parser.add_argument("--iterations", type=int, default=30, help="PPO iterations (30)")
     parser.add_argument("--eval-every", type=int, default=3, help="evaluate proxy and true every N iterations (3)")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
-    parser.add_argument("--output", default="leaderboards/rlhf", help="results, table and plots folder")
-    parser.add_argument("--table-only", action="store_true", help="only regenerate README.md and plots")
-    parser.add_argument("--readme", default=None, metavar="PATH", help="also fill PATH's rlhf-table block")
+    add_report_flags(parser, "leaderboards/rlhf", "rlhf-table")
     return parser
 
 

@@ -153,6 +153,23 @@ def metric_name(env: str) -> str:
     return str(getattr(scorer, "name", type(scorer).__name__))
 
 
+def add_report_flags(parser: argparse.ArgumentParser, output: str, block: str, threads: int = 0) -> None:
+    """The flags every benchmark command shares: ``--threads``, ``--output``, ``--table-only`` and ``--readme``.
+
+    Args:
+        parser: the command's parser.
+        output: default results folder.
+        block: name of the command's generated block in a README (``--readme`` fills it).
+        threads: default torch thread count (0: all cores).
+    """
+    parser.add_argument("--threads", type=int, default=threads,
+                        help=f"torch threads (0: all cores; default {threads})")
+    parser.add_argument("--output", default=output, help=f"results, tables and plots folder ({output})")
+    parser.add_argument("--table-only", action="store_true",
+                        help="only regenerate the tables and plots from the results")
+    parser.add_argument("--readme", default=None, metavar="PATH", help=f"also fill PATH's {block} block")
+
+
 def update_readme(path: Path, block: str, begin: str = README_BEGIN, end: str = README_END) -> None:
     """Replace the text from ``begin`` to ``end`` (markers included) in ``path`` with ``block``."""
     text = path.read_text()

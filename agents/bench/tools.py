@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lmgym.agents.bench.offline import mean_std
-from lmgym.agents.bench.sweep import commits_of, read_results, update_readme
+from lmgym.agents.bench.sweep import add_report_flags, commits_of, read_results, update_readme
 from lmgym.atomic import write_atomic
 from lmgym.errors import ConfigError, LmgymError
 
@@ -159,10 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--iterations", type=int, default=30, help="PPO iterations (30)")
     parser.add_argument("--eval-every", type=int, default=5, help="greedy evaluation every N iterations (5)")
     parser.add_argument("--episodes", type=int, default=500, help="validation problems of the final score (500)")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
-    parser.add_argument("--output", default="leaderboards/tools", help="results, table and plot folder")
-    parser.add_argument("--table-only", action="store_true", help="only regenerate README.md and the plot")
-    parser.add_argument("--readme", default=None, metavar="PATH", help="also fill PATH's tool-table block")
+    add_report_flags(parser, "leaderboards/tools", "tool-table")
     return parser
 
 
