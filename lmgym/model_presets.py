@@ -18,6 +18,7 @@ set-up with ``LMGYM_WITH=smollm2-135m bash run.sh ...``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -73,11 +74,17 @@ def preset_file(name: str) -> Path:
     return path
 
 
-def file_digest(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
-    """SHA-256 hex digest of a file's bytes."""
+def file_digest(path: str | os.PathLike) -> str:
+    """SHA-256 hex digest of a file's bytes (remembered per path, size and modification time)."""
+    stat = os.stat(path)
+    return _digest(os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
-        while block := f.read(chunk):
+        while block := f.read(1 << 22):
             digest.update(block)
     return digest.hexdigest()
 

@@ -8,7 +8,7 @@ the ``ngram_fluency`` scale, which real English earns), and repeated bigrams, wi
 reference. Before and after PPO the greedy completions of the same validation openings are scored part
 by part; the run also records the reward and KL per iteration, rollout tokens/s and peak memory::
 
-    lmgym review-demo                       # 2 CPU cores: ~25 minutes
+    lmgym review-demo --threads 1           # 2 CPU cores: ~20 minutes (1 thread: decoding is many small kernels)
     lmgym review-demo --preset gpu          # CUDA, bf16, bigger batches and more iterations
     lmgym review-demo --table-only --readme README.md
 
@@ -39,8 +39,8 @@ PARTS = ("sentiment", "fluency_lm", "repetition")
 
 #: ``lmgym train`` settings per preset (the rest are its defaults: RLOO needs no value head to warm up).
 PRESETS: dict[str, dict[str, Any]] = {
-    "cpu": dict(iterations=30, num_envs=16, samples_per_prompt=4, advantage="rloo", learning_rate=2e-4, lora_r=8,
-                eval_every=10, eval_examples=32, device="cpu"),
+    "cpu": dict(iterations=20, num_envs=16, samples_per_prompt=4, advantage="rloo", learning_rate=2e-4, lora_r=8,
+                eval_every=5, eval_examples=32, device="cpu"),
     "gpu": dict(iterations=100, num_envs=64, samples_per_prompt=4, advantage="rloo", learning_rate=2e-4, lora_r=16,
                 eval_every=10, eval_examples=200, device="cuda", mixed_precision="bf16"),
     "tiny": dict(iterations=1, num_envs=4, samples_per_prompt=2, advantage="rloo", learning_rate=2e-4, lora_r=2,
