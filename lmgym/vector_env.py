@@ -180,21 +180,25 @@ class BatchedTokenEnv(VectorEnv):
                 index[j] = rng.integers(n) if plain else self.task.sample(rng, split)[0]
         if chosen is not None:
             index = chosen[rows]
-        P = self._prompt.shape[1]
-        self._prompt[rows] = table[index]
-        self._prompt_mask[rows] = self._prompt_columns >= (P - lengths[index])[:, None]
-        self._response[rows] = self._pad
-        self._response_mask[rows] = 0
+        P, every = self._prompt.shape[1], len(rows) == self.num_envs
+        at = slice(None) if every else rows  # every slot (the usual restart): plain slices, not row lists
+        self._prompt[at] = table[index]
+        self._prompt_mask[at] = self._prompt_columns >= (P - lengths[index])[:, None]
+        self._response[at] = self._pad
+        self._response_mask[at] = 0
         if self._triggers.size:
-            self._env_written[rows] = 0
-        self._length[rows] = 0
+            self._env_written[at] = 0
+        self._length[at] = 0
         self._longest = int(self._length.max())  # (an upper bound is enough: it only decides when to look)
-        self._ended[rows] = False
-        self._num_ended = int(self._ended.sum())
-        self._index[rows] = index
+        self._ended[at] = False
+        self._num_ended = 0 if every else int(self._ended.sum())
+        self._index[at] = index
         picked = index.tolist()
-        for i, k in zip(rows.tolist(), picked):
-            self._examples[i], self._split[i] = examples[k], split
+        if every:
+            self._examples, self._split = [examples[k] for k in picked], [split] * self.num_envs
+        else:
+            for i, k in zip(rows.tolist(), picked):
+                self._examples[i], self._split[i] = examples[k], split
         prompts, sources, references = self._infos_of(split)
         return {"prompt": prompts[index], "source": sources[index],
                 "references": [list(references[k]) for k in picked], "example_index": picked,
@@ -232,14 +236,16 @@ class BatchedTokenEnv(VectorEnv):
                 array = self._merge_info(infos.get(key, {}), rows, sub)
             else:
                 array = infos.get(key)
-                if array is None:
-                    if type(first) in (int, float, bool) or isinstance(first, np.number):
-                        array = np.zeros(self.num_envs, dtype=type(first))
-                    else:
-                        array = np.full(self.num_envs, None, dtype=object)
-                if array.dtype == object and not (isinstance(column, np.ndarray) and column.dtype == object):
+                numeric = type(first) in (int, float, bool) or isinstance(first, np.number)
+                if not numeric and not (isinstance(column, np.ndarray) and column.dtype == object):
                     column = np.fromiter(column, object, len(column))  # one element per row, lists included
-                array[rows] = column
+                if array is None and len(rows) == self.num_envs:  # every slot: the column is the array
+                    array = np.array(column, dtype=type(first)) if numeric else column
+                else:
+                    if array is None:
+                        N = self.num_envs
+                        array = np.zeros(N, type(first)) if numeric else np.full(N, None, object)
+                    array[rows] = column
             mask = infos.get("_" + key)
             if mask is None:
                 mask = np.zeros(self.num_envs, np.bool_)
@@ -320,6 +326,10 @@ class BatchedTokenEnv(VectorEnv):
         restart = None
         if self._num_ended and self.autoreset_mode == AutoresetMode.NEXT_STEP:
             restart = np.flatnonzero(self._ended)
+            if len(restart) == self.num_envs:  # every slot restarts and ignores its action: nothing else happens
+                infos = self._merge_info({}, restart, self._start(restart, None, {}))
+                return self._obs(), np.zeros(self.num_envs), np.zeros(self.num_envs, bool), \
+                    np.zeros(self.num_envs, bool), infos
             active = np.ones(self.num_envs, bool)
             active[restart] = False  # restarted slots ignore this step's action
         else:

@@ -13,7 +13,7 @@ from lmgym.errors import InvalidActionError, ResetNeededError
 from lmgym.vector_env import BatchedTokenEnv, parse_autoreset_mode
 
 
-def compare(env_id: str, mode: str, n: int = 6, steps: int = 80, **kwargs) -> None:
+def compare(env_id: str, mode: str, n: int = 6, steps: int = 80, eos_rate: float = 0.15, **kwargs) -> None:
     native = gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", autoreset_mode=mode, **kwargs)
     sync = gym.make_vec(env_id, num_envs=n, vectorization_mode="sync",
                         vector_kwargs={"autoreset_mode": parse_autoreset_mode(mode)}, **kwargs)
@@ -31,7 +31,7 @@ def compare(env_id: str, mode: str, n: int = 6, steps: int = 80, **kwargs) -> No
         if "prompt" in ia:
             assert list(ia["prompt"][ia["_prompt"]]) == list(ib["prompt"][ib["_prompt"]])
         # Bias toward EOS so episodes of all lengths occur.
-        actions = np.where(rng.random(n) < 0.15, native.env.eos_token_id, rng.integers(0, V, n))
+        actions = np.where(rng.random(n) < eos_rate, native.env.eos_token_id, rng.integers(0, V, n))
         a, ra, ta, ua, ia = native.step(actions)
         b, rb, tb, ub, ib = sync.step(actions)
         np.testing.assert_allclose(ra, rb)
@@ -63,6 +63,13 @@ def same_infos(ia: dict, ib: dict) -> None:
 @pytest.mark.parametrize("mode", ["next_step", "same_step"])
 def test_matches_sync_vector_env(env_id, mode):
     compare(env_id, mode)
+
+
+@pytest.mark.parametrize("mode", ["next_step", "same_step"])
+def test_matches_sync_vector_env_when_every_slot_ends_together(mode):
+    # No EOS: every episode runs to the token limit, so all slots end, and restart, on the same step.
+    compare("lmgym/Copy-v0", mode, eos_rate=0.0)
+    compare("lmgym/Summarize-v0", mode, steps=40, eos_rate=0.0, max_new_tokens=9)
 
 
 def test_lockstep_mode_holds_finished_slots():

@@ -6,6 +6,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from fractions import Fraction
+from operator import eq
 
 from lmgym.scorers.base import Scorer
 
@@ -50,7 +51,7 @@ class TokenAccuracy(Scorer):
             for r in _refs(references, i):
                 ref = r.split()
                 denom = max(len(words), len(ref))
-                acc = 1.0 if denom == 0 else sum(a == b for a, b in zip(words, ref)) / denom
+                acc = 1.0 if denom == 0 else sum(map(eq, words, ref)) / denom  # matches, position by position
                 best = max(best, acc)
             out.append(best)
         return out
