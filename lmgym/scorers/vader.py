@@ -6,9 +6,10 @@ idiom checks). Yet the valence it gives one word, before the text-wide "but" rul
 
 - the word itself, and whether the text mixes ALL-CAPS words with others (``allcap_differential``);
 - at most three words before it and two after it (no rule looks further), and which of those exist;
-- of each such neighbour, only what a rule can see: a word that some rule names (a negation, a booster,
-  a word of an idiom, "no", "least", "kind", ...) counts as itself; any other word only as "in the
-  lexicon" or "not in the lexicon".
+- of each such neighbour, only what a rule can see of it at that place: before the word, a word that some
+  rule names (a negation, a booster, a word of an idiom, "no", "least", "kind", ...) counts as itself and
+  any other word only as "in the lexicon" or "not"; after it, only "of", idiom words and (next word)
+  lexicon membership count.
 
 Words outside the lexicon always get 0. So :class:`VaderCompound` scores a text as ``polarity_scores``
 does, step by step, with the library's functions: the words are ``SentiText``'s (each distinct token
@@ -52,12 +53,19 @@ class VaderCompound:
         for phrase in (*vs.BOOSTER_DICT, *vs.SPECIAL_CASES):  # (its SENTIMENT_LADEN_IDIOMS check is never run)
             named.update(phrase.split())
         self._named = frozenset(named)
+        # After a word, rules read less: the next word as "of" ("kind of"), as in or out of the lexicon ("no")
+        # or as the 2nd word of an idiom; the one after that only as the 3rd word of an idiom.
+        idioms = [phrase.split() for phrase in vs.SPECIAL_CASES]
+        self._second = frozenset({"of", *(p[1] for p in idioms if len(p) > 1)})
+        self._third = frozenset(p[2] for p in idioms if len(p) > 2)
         lexicon = self.analyzer.lexicon
         self._in_lexicon = min(w for w in lexicon if self._plain(w) and w == w.lower() and w.isalpha())
         self._outside = "<w>"
         assert self._outside not in lexicon and self._plain(self._outside)
         self._texts: dict[str, float] = {}
-        self._tokens: dict[str, tuple[str, str]] = {}  # raw token -> (SentiText's word, what neighbours see)
+        # raw token -> SentiText's word, what rules see of it before a word, right after it and two after it,
+        # and whether it is a lexicon word
+        self._tokens: dict[str, tuple[str, str, str, str, bool]] = {}
         self._contexts: dict[tuple[Any, ...], Any] = {}  # (word, before, after, caps) -> valence
 
     def _plain(self, word: str) -> bool:
@@ -65,12 +73,15 @@ class VaderCompound:
         lower = word.lower()
         return lower not in self._named and "n't" not in lower
 
-    def _token(self, raw: str) -> tuple[str, str]:
+    def _token(self, raw: str) -> tuple[str, str, str, str, bool]:
         word = self._strip(raw)
-        seen = word if not self._plain(word) else self._in_lexicon if word.lower() in self.analyzer.lexicon \
-            else self._outside
-        self._tokens[raw] = (word, seen)
-        return word, seen
+        lower = word.lower()
+        listed = lower in self.analyzer.lexicon
+        kind = self._in_lexicon if listed else self._outside
+        entry = self._tokens[raw] = (word, kind if self._plain(word) else word,
+                                     word if lower in self._second else kind,
+                                     word if lower in self._third else self._outside, listed)
+        return entry
 
     def compound(self, text: str) -> float:
         """VADER's compound score of ``text``, in [-1, 1] (rounded to 4 decimals, as the library does)."""
@@ -89,22 +100,25 @@ class VaderCompound:
             self._tokens.clear()
             self._contexts.clear()
         tokens, token = self._tokens, self._token
-        pairs = [tokens[w] if w in tokens else token(w) for w in text.split()]
-        words = [w for w, _ in pairs]
-        seen = [s for _, s in pairs]
+        entries = [tokens[w] if w in tokens else token(w) for w in text.split()]
+        words = [e[0] for e in entries]
+        seen = [e[1] for e in entries]
         is_cap_diff = self._allcap_differential(words)
-        lexicon, contexts = self.analyzer.lexicon, self._contexts
+        contexts = self._contexts
         sentiments: list[Any] = []
         for i, item in enumerate(words):
-            if item.lower() not in lexicon:
+            if not entries[i][4]:
                 sentiments.append(0)  # boosters, "kind of" and words outside the lexicon: the library's int 0
                 continue
-            key = (item, tuple(seen[max(i - 3, 0) : i]), tuple(seen[i + 1 : i + 3]), is_cap_diff)
+            after = (entries[i + 1][2], entries[i + 2][3]) if i + 2 < len(words) else \
+                (entries[i + 1][2],) if i + 1 < len(words) else ()
+            key = (item, tuple(seen[max(i - 3, 0) : i]), after, is_cap_diff)
             valence = contexts.get(key)
             if valence is None:
                 valence = contexts[key] = self._valence(key)
             sentiments.append(valence)
-        sentiments = self.analyzer._but_check(words, sentiments)
+        if "but" in text.lower():  # (else no word is "but", and the library's "but" rule changes nothing)
+            sentiments = self.analyzer._but_check(words, sentiments)
         return self.analyzer.score_valence(sentiments, text)["compound"]
 
     def _valence(self, key: tuple[Any, ...]) -> Any:
