@@ -3,7 +3,8 @@
 - ``sentiment``: :class:`lmgym.scorers.vader.VaderCompound` equals vaderSentiment's ``polarity_scores``;
 - ``ngram_fluency``: the memoised and the batched bigram paths equal the model's definition, written
   here with :meth:`NgramFluency.prob` as the module docstring states it;
-- ``words`` (the byte-table path for ASCII) equals ``re.findall(r"\\w+", text.lower())``, and
+- ``words`` (the byte-table path for ASCII) equals ``re.findall(r"\\w+", text.lower())``, the fluency
+  tokens (split text) ``re.findall(r"\\w+|[^\\w\\s]", text.lower())``, and
   ``repetition``, ``length`` and ``keyword_coverage`` equal their definitions;
 - a word-level env's table decode equals the tokenizer's own ``batch_decode``.
 
@@ -110,6 +111,7 @@ def test_words_and_lexical_scorers_equal_their_definitions():
     texts += corpus_texts()
     for t in texts:
         assert words(t) == re.findall(r"\w+", t.lower()), t
+        assert fluency_tokens(t) == re.findall(r"\w+|[^\w\s]", t.lower()), t
     for n in (1, 2, 3):
         rep = make_scorer("repetition", n=n)
         want = []

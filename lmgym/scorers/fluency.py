@@ -40,7 +40,12 @@ BOS, EOS = "<s>", "</s>"
 
 def fluency_tokens(text: str) -> list[str]:
     """The tokens :class:`NgramFluency` models: lowercased words and single punctuation marks."""
-    return _TOKEN.findall(text.lower())
+    lower = text.lower()
+    if lower.isascii():  # already split apart (words and lone marks between spaces): the same tokens, cheaply
+        tokens = lower.split()
+        if all(len(t) == 1 or t.isalnum() for t in tokens):
+            return tokens
+    return _TOKEN.findall(lower)
 
 
 class NgramFluency(Scorer):

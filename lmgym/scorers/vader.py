@@ -15,7 +15,8 @@ Words outside the lexicon always get 0. So :class:`VaderCompound` scores a text 
 does, step by step, with the library's functions: the words are ``SentiText``'s (each distinct token
 stripped once); each lexicon word's valence comes from the library's ``sentiment_valence`` run once per
 distinct context (the word, its neighbours reduced to what the rules see, the caps flag) and then
-remembered; the library's ``_but_check`` and ``score_valence`` finish. Texts with an emoji character go
+remembered; the library's ``_but_check`` and the compound lines of ``score_valence`` (its
+``_punctuation_emphasis`` and ``normalize``, rounded to 4 decimals) finish. Texts with an emoji character go
 to ``polarity_scores`` itself. The values equal ``polarity_scores(text)["compound"]`` exactly
 (``tests/test_scorers_fast_paths.py`` compares thousands of random and real texts).
 """
@@ -45,6 +46,7 @@ class VaderCompound:
         self.maxsize = int(maxsize)
         self._boosters = vs.BOOSTER_DICT
         self._allcap_differential = vs.allcap_differential
+        self._normalize = vs.normalize
         self._strip = vs.SentiText._strip_punc_if_word
         # polarity_scores replaces a character found in the emoji lexicon; only one-character keys can match.
         self._emoji_chars = frozenset(k for k in self.analyzer.emojis if len(k) == 1)
@@ -99,8 +101,8 @@ class VaderCompound:
         if len(self._tokens) >= self.maxsize or len(self._contexts) >= self.maxsize:
             self._tokens.clear()
             self._contexts.clear()
-        tokens, token = self._tokens, self._token
-        entries = [tokens[w] if w in tokens else token(w) for w in text.split()]
+        get, token = self._tokens.get, self._token
+        entries = [get(w) or token(w) for w in text.split()]
         words = [e[0] for e in entries]
         seen = [e[1] for e in entries]
         is_cap_diff = self._allcap_differential(words)
@@ -119,7 +121,16 @@ class VaderCompound:
             sentiments.append(valence)
         if "but" in text.lower():  # (else no word is "but", and the library's "but" rule changes nothing)
             sentiments = self.analyzer._but_check(words, sentiments)
-        return self.analyzer.score_valence(sentiments, text)["compound"]
+        # The compound part of the library's score_valence (its pos/neu/neg parts are not needed here).
+        if not sentiments:
+            return 0.0
+        sum_s = float(sum(sentiments))
+        emphasis = self.analyzer._punctuation_emphasis(text)
+        if sum_s > 0:
+            sum_s += emphasis
+        elif sum_s < 0:
+            sum_s -= emphasis
+        return round(self._normalize(sum_s), 4)
 
     def _valence(self, key: tuple[Any, ...]) -> Any:
         """The valence ``polarity_scores`` gives a lexicon word in the context ``key`` (its loop body)."""
