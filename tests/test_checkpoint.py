@@ -32,7 +32,8 @@ from lmgym.agents.train import TrainConfig, train
 from lmgym.agents.train.metrics import read_metrics
 from lmgym.errors import CheckpointError
 
-TIMING_KEYS = ("charts/tokens_per_s", "charts/iteration_s", "time/rollout_s", "time/update_s")
+TIMING_KEYS = ("charts/tokens_per_s", "charts/iteration_s", "time/rollout_s", "time/reference_s",
+               "time/update_s")
 
 
 def tiny_config(tmp_path, **overrides) -> TrainConfig:

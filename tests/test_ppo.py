@@ -20,7 +20,8 @@ from lmgym.agents.ppo.trainer import PPOTrainer, iteration_seed
 from lmgym.agents.train import TrainConfig, train
 from lmgym.errors import ConfigError
 
-TIMING = ("charts/tokens_per_s", "charts/iteration_s", "time/rollout_s", "time/update_s")
+TIMING = ("charts/tokens_per_s", "charts/iteration_s", "time/rollout_s", "time/reference_s",
+          "time/update_s")
 
 
 def make_trainer(**overrides) -> PPOTrainer:

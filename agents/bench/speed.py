@@ -4,6 +4,7 @@
     lmgym speed --threads 1          # on a busy machine (other processes on the cores)
     lmgym speed --preset tiny        # seconds (the test suite runs it)
     lmgym speed --preset gpu         # GPT-2-124M-size model, --device cuda --dtype bf16
+    lmgym speed --peer trl           # another benchmark: lmgym vs TRL's GRPOTrainer (lmgym.agents.bench.peer_trl)
 
 - **a** ``model.generate`` with its KV cache, sampling ``R`` new tokens (``min_new_tokens=R``): the limit;
 - **b** PPO's rollout as PPO runs it: lockstep vector env + :func:`~lmgym.agents.ppo.rollout.collect_rollout`
@@ -476,6 +477,10 @@ def config_from_args(argv: Sequence[str]) -> SpeedConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``lmgym speed``: run, print the Markdown table, write JSON and Markdown."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a == "--peer" or a.startswith("--peer=") for a in argv):  # the peer benchmark: its own flags
+        from lmgym.agents.bench.peer_trl import main as peer_main
+
+        return peer_main(argv)
     try:
         cfg = config_from_args(argv)
         res = run(cfg, command=shlex.join(["lmgym", "speed", *argv]))

@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from lmgym.agents.ppo.math import logprobs_from_logits
-from lmgym.agents.ppo.policy import PolicyWithValue, has_adapter, lm_forward, load_lm
+from lmgym.agents.ppo.policy import PolicyWithValue, has_adapter, load_lm
+from lmgym.agents.ppo.shared_prompts import shared_prompt_forward
 
 
 class ReferenceModel:
@@ -73,7 +74,9 @@ class ReferenceModel:
         """Reference next-token logits at every response position ``(B, R, V)``."""
         model, context = self._lm()
         with context:
-            logits, _ = lm_forward(model, prompt_ids, prompt_mask, response_ids, response_mask, want_hidden=False)
+            # Each distinct prompt once: with k samples per prompt most of the tokens of a batch are shared prompts.
+            logits, _ = shared_prompt_forward(model, prompt_ids, prompt_mask, response_ids, response_mask,
+                                              want_hidden=False)
         return self.policy.cut_logits(logits)
 
     @torch.no_grad()

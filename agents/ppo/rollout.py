@@ -20,6 +20,7 @@ import torch
 from gymnasium.vector import AutoresetMode
 
 from lmgym.agents.ppo.policy import PolicyWithValue
+from lmgym.agents.ppo.shared_prompts import shared_prompt_start
 from lmgym.errors import ConfigError
 
 
@@ -170,7 +171,7 @@ def collect_rollout(
     prompt_mask = torch.as_tensor(obs["prompt_mask"][:, used], device=device)
     temperature = sampling.temperature if sampling.temperature > 0 else 1.0
 
-    state, logits, values = policy.start(prompt_ids, prompt_mask)  # (N, V), (N,)
+    state, logits, values = shared_prompt_start(policy, prompt_ids, prompt_mask)  # (N, V), (N,); each prompt once
     writes = "agent_mask" in obs  # the env writes tokens too (tool results): responses come from its obs
     length = obs["step"][:, 0].copy()  # response tokens so far per slot; the next agent token goes there
     active = torch.ones(N, dtype=torch.bool, device=device)

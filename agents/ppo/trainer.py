@@ -48,11 +48,12 @@ from lmgym.agents.ppo.math import (
     token_rewards,
     value_loss,
 )
-from lmgym.agents.ppo.policy import PolicyWithValue
+from lmgym.agents.ppo.policy import PolicyOutput, PolicyWithValue
 from lmgym.agents.ppo.reference import ReferenceModel
 from lmgym.agents.ppo.rollout import Rollout, SamplingConfig, collect_rollout
 from lmgym.agents.ppo.sft import trim_padding
 from lmgym.agents.ppo.shaping import dense_score_rewards
+from lmgym.agents.ppo.shared_prompts import shared_prompt_forward
 from lmgym.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -62,6 +63,13 @@ if TYPE_CHECKING:
 def iteration_seed(seed: int, iteration: int, rank: int = 0) -> int:
     """A 31-bit seed for one process's iteration: distinct streams, reproducible on resume."""
     return int(np.random.SeedSequence([seed, iteration, rank]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def prompt_group_examples(num_examples: int, num_groups: int, seed: int) -> np.ndarray:
+    """The train examples of one iteration's prompt groups: ``num_groups`` indices drawn with replacement from
+    ``range(num_examples)`` by ``seed`` (an :func:`iteration_seed`). Public so a peer trainer can be fed the
+    same prompts in the same order (:mod:`lmgym.agents.bench.peer_trl`)."""
+    return np.random.default_rng(seed).integers(num_examples, size=num_groups)
 
 
 def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
@@ -151,6 +159,7 @@ class PPOTrainer:
         with acc.autocast():
             ref_logprobs = self.reference.logprobs(ro.prompt_ids, ro.prompt_mask, ro.response_ids, ro.response_mask,
                                                    temperature=self.sampling.temperature or 1.0)
+        t_reference = time.perf_counter() - t0 - t_rollout
         scores = dense_score_rewards(self.envs, ro, self.envs.env.split) if cfg.dense_reward else ro.scores
         logprobs, values, order = ro.logprobs, ro.values, None
         if ro.agent_mask is not None:  # the env wrote tokens too: per-token maths over the agent's tokens only
@@ -204,6 +213,7 @@ class PPOTrainer:
             "charts/tokens_per_s": tokens / max(t_rollout, 1e-9),
             "charts/iteration_s": time.perf_counter() - t0,
             "time/rollout_s": t_rollout,
+            "time/reference_s": t_reference,
             "time/update_s": t_update,
         })
         self.last_rollout = ro
@@ -251,8 +261,7 @@ class PPOTrainer:
         """Reset the slots to ``num_envs / samples_per_prompt`` random train examples, each in consecutive slots."""
         k = self.config.samples_per_prompt
         split = self.envs.env.split
-        rng = np.random.default_rng(seed)
-        chosen = rng.integers(len(self.envs.task.examples(split)), size=self.envs.num_envs // k)
+        chosen = prompt_group_examples(len(self.envs.task.examples(split)), self.envs.num_envs // k, seed)
         return self.envs.reset(options={"split": split, "example_index": np.repeat(chosen, k)})[0]
 
     def update(self, ro: Rollout, advantages: torch.Tensor, returns: torch.Tensor, generator: torch.Generator) -> dict:
@@ -265,7 +274,7 @@ class PPOTrainer:
         count, epochs_run = 0, 0
         self.model.train()
         for _epoch in range(cfg.epochs):
-            order = torch.randperm(N, generator=generator, device=generator.device).to(acc.device)
+            order = self.minibatch_order(N, mb_size, generator)
             epoch_kl, epoch_n = 0.0, 0
             for start in range(0, mb_size * cfg.minibatches, mb_size):
                 rows = order[start : start + mb_size]
@@ -274,7 +283,7 @@ class PPOTrainer:
                 T = response_ids.shape[1]
                 mask = ro.loss_mask[rows, :T].float()  # env-written tokens (tool results) are context only
                 with acc.autocast():
-                    out = self.model(prompt_ids, prompt_mask, response_ids, response_mask)  # one pass per sequence
+                    out = self.forward(prompt_ids, prompt_mask, response_ids, response_mask)  # one pass per sequence
                 logits = out.logits.float() / temperature  # (b, T, V)
                 logprobs = logprobs_from_logits(logits, response_ids)
                 pg = policy_loss(logprobs, ro.logprobs[rows, :T], advantages[rows, :T], mask, cfg.clip_range)
@@ -310,6 +319,34 @@ class PPOTrainer:
         out_stats = {key: torch.tensor(value / max(count, 1)) for key, value in sums.items()}
         out_stats["policy/epochs"] = torch.tensor(float(epochs_run))
         return out_stats
+
+    def minibatch_order(self, n: int, mb_size: int, generator: torch.Generator) -> torch.Tensor:
+        """A random order of the batch's ``n`` rows for one epoch.
+
+        Where minibatches hold whole prompt groups (``samples_per_prompt`` consecutive rows share a prompt), whole
+        groups are shuffled, so each minibatch reads each of its prompts once (:meth:`forward`); else rows are.
+        """
+        k = self.config.samples_per_prompt
+        if k > 1 and n % k == 0 and mb_size % k == 0:
+            groups = torch.randperm(n // k, generator=generator, device=generator.device)
+            order = (groups[:, None] * k + torch.arange(k, device=groups.device)).reshape(-1)
+        else:
+            order = torch.randperm(n, generator=generator, device=generator.device)
+        return order.to(self.accelerator.device)
+
+    def forward(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, response_ids: torch.Tensor,
+                response_mask: torch.Tensor) -> PolicyOutput:
+        """The update's teacher-forced pass: logits and values at every response position.
+
+        In one process each distinct prompt is read once (:func:`~lmgym.agents.ppo.shared_prompts.
+        shared_prompt_forward`: the same outputs and gradients, a fraction of the prompt tokens); under DDP the
+        pass goes through the wrapper, whose forward prepares the gradient all-reduce.
+        """
+        if self.accelerator.num_processes > 1:
+            return self.model(prompt_ids, prompt_mask, response_ids, response_mask)
+        policy = self.policy
+        logits, hidden = shared_prompt_forward(policy.model, prompt_ids, prompt_mask, response_ids, response_mask)
+        return PolicyOutput(logits=policy.cut_logits(logits), values=policy.values_from_hidden(hidden))
 
     def _reduce(self, local: dict[str, Any]) -> dict[str, float]:
         """Average scalar metrics over processes (one collective for all of them)."""

@@ -24,7 +24,8 @@ PPO (every iteration):
 - ``value/mean``, ``value/returns``, ``value/explained_variance``, ``value/clipfrac``;
 - ``episode/length`` (tokens, EOS included), ``episode/eos_rate`` (ended by EOS, not the limit);
 - ``charts/tokens_per_s`` (rollout tokens per second, all processes), ``charts/episodes``
-  (cumulative), ``charts/learning_rate``, ``charts/iteration_s``; ``time/rollout_s``, ``time/update_s``;
+  (cumulative), ``charts/learning_rate``, ``charts/iteration_s``; ``time/rollout_s``, ``time/reference_s``,
+  ``time/update_s``;
 - ``eval/score`` (task metric, greedy), ``eval/sampled_score`` (task metric, sampled), ``eval/reward``,
   ``eval/kl`` (exact KL to the reference along the greedy completion), ``eval/length``: on
   evaluation iterations only (validation split).
