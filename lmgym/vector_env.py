@@ -170,16 +170,18 @@ class BatchedTokenEnv(VectorEnv):
         chosen = None
         if "example_index" in options:
             chosen = self._example_indices(options["example_index"], rows, len(examples), split)
-        n, rngs, plain = len(examples), self._rngs, self._plain_sampling
-        index = np.empty(len(rows), np.int64)
-        for j, i in enumerate(rows.tolist()):
-            rng = rngs[i]
-            if rng is None or (seeds is not None and seeds[j] is not None):
-                rng = rngs[i] = seeding.np_random(None if seeds is None else seeds[j])[0]
-            if chosen is None:  # each slot draws with its own stream, as a single env does
-                index[j] = rng.integers(n) if plain else self.task.sample(rng, split)[0]
+        rngs, slots = self._rngs, rows.tolist()
+        if seeds is not None or None in [rngs[i] for i in slots]:
+            for j, i in enumerate(slots):
+                if rngs[i] is None or (seeds is not None and seeds[j] is not None):
+                    rngs[i] = seeding.np_random(None if seeds is None else seeds[j])[0]
         if chosen is not None:
             index = chosen[rows]
+        elif self._plain_sampling:  # each slot draws with its own stream, as a single env does (Task.sample)
+            n = len(examples)
+            index = np.array([rngs[i].integers(n) for i in slots], np.int64)
+        else:
+            index = np.array([self.task.sample(rngs[i], split)[0] for i in slots], np.int64)
         P, every = self._prompt.shape[1], len(rows) == self.num_envs
         at = slice(None) if every else rows  # every slot (the usual restart): plain slices, not row lists
         self._prompt[at] = table[index]
@@ -197,7 +199,7 @@ class BatchedTokenEnv(VectorEnv):
         if every:
             self._examples, self._split = [examples[k] for k in picked], [split] * self.num_envs
         else:
-            for i, k in zip(rows.tolist(), picked):
+            for i, k in zip(slots, picked):
                 self._examples[i], self._split[i] = examples[k], split
         prompts, sources, references = self._infos_of(split)
         return {"prompt": prompts[index], "source": sources[index],

@@ -94,9 +94,9 @@ class WeightedSum(Scorer):
         return {name: checked_score(s, prompts, completions, references, **meta) for name, s, _ in self.parts}
 
     def combine(self, parts: dict[str, list[float]]) -> list[float]:
-        """The weighted sums of :meth:`details`' values."""
-        count = len(next(iter(parts.values())))
-        return [sum(w * parts[n][i] for n, _, w in self.parts) for i in range(count)]
+        """The weighted sums of :meth:`details`' values (added part by part, in the parts' order)."""
+        weights = [w for _, _, w in self.parts]
+        return [sum(w * v for w, v in zip(weights, values)) for values in zip(*(parts[n] for n, _, _ in self.parts))]
 
     def __call__(self, prompts, completions, references=None, **meta):
         return self.combine(self.details(prompts, completions, references, **meta))
@@ -295,7 +295,7 @@ def score_with_details(
     if callable(getattr(scorer, "details", None)) and callable(getattr(scorer, "combine", None)):
         parts = scorer.details(prompts, completions, references, **meta)
         scores = scorer.combine(parts)
-        details = [{name: parts[name][i] for name in parts} for i in range(len(completions))]
-        return scores, details
+        names = list(parts)
+        return scores, [dict(zip(names, values)) for values in zip(*parts.values())]
     scores = checked_score(scorer, prompts, completions, references, **meta)
     return scores, [{scorer.name: s} for s in scores]
