@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
+from itertools import repeat
 
 import numpy as np
 
@@ -184,9 +185,14 @@ class NgramFluency(Scorer):
     def _score_bigram_batch(self, completions: Sequence[str]) -> list[float]:
         """:meth:`score_text` of every completion (``n == 2``), the probabilities of all texts in one pass."""
         ids, p1, weight, keys, seen = self._bigram_tables()
-        unknown, get = len(ids), ids.get
+        unknown, get, eos = len(ids), ids.get, ids[EOS]
         texts = [fluency_tokens(c) for c in completions]
-        flat = [i for toks in texts if toks for i in (0, *(get(t, unknown) for t in toks), ids[EOS])]
+        flat: list[int] = []
+        for toks in texts:
+            if toks:
+                flat.append(0)  # <s>
+                flat.extend(map(get, toks, repeat(unknown)))
+                flat.append(eos)
         seq = np.asarray(flat, np.int64)  # every scored text: <s> tokens </s>
         word = np.ones(len(seq), bool)
         starts = np.cumsum([0] + [len(t) + 2 for t in texts if t])[:-1]

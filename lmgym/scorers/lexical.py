@@ -133,9 +133,10 @@ class KeywordCoverage(Scorer):
             if not phrases:
                 out.append(1.0)
                 continue
-            cache = self._stem_cache if self.stem else None
-            text = [cache[w] if w in cache else self._norm(w) for w in words(completion)] if cache is not None \
-                else words(completion)
+            text = words(completion)
+            if self.stem:  # each word's stem, from the cache (the stemmer only for words not seen yet)
+                stems = list(map(self._stem_cache.get, text))
+                text = [self._norm(w) if t is None else t for w, t in zip(text, stems)] if None in stems else stems
             unigrams = set(text)
             found = 0
             for phrase in phrases:
