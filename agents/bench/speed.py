@@ -277,6 +277,8 @@ def run_env(env_id: str, num_envs: int, steps: int, seed: int, **env_kwargs: Any
     they alternate timed blocks of one episode cycle (``R`` steps and the restart step) for about
     ``steps`` steps; the fastest block of each counts (short blocks filter out other processes' bursts).
     ``episodes`` and ``total_reward`` add up all blocks: the same for both when the envs agree.
+    ``mean_ratio`` compares the wall time of all blocks and ``cpu_ratio`` their process CPU time (one
+    thread, so other processes' load hardly moves it).
     ``native.scoring_share`` is the part of the native time spent decoding and scoring finished
     episodes; ``ratio_bound_scoring_only`` is the native/sync ratio if nothing else cost time.
     """
@@ -290,7 +292,8 @@ def run_env(env_id: str, num_envs: int, steps: int, seed: int, **env_kwargs: Any
     out: dict[str, Any] = {"env": env_id, "scorer": proto.scorer.name, "num_envs": num_envs, "blocks": blocks,
                            "episode_tokens": proto.max_new_tokens}
     for name, env in envs.items():
-        out[name] = {"seconds": math.inf, "total_seconds": 0.0, "episodes": 0, "total_reward": 0.0}
+        out[name] = {"seconds": math.inf, "total_seconds": 0.0, "total_cpu_seconds": 0.0, "episodes": 0,
+                     "total_reward": 0.0}
         env.reset(seed=seed)
         for a in actions[0]:
             env.step(a)
@@ -307,12 +310,15 @@ def run_env(env_id: str, num_envs: int, steps: int, seed: int, **env_kwargs: Any
                     row["total_reward"] += float(r[done].sum())
             row["seconds"] = min(row["seconds"], t["seconds"])
             row["total_seconds"] += t["seconds"]
+            row["total_cpu_seconds"] += t["seconds_cpu"]
     for name, env in envs.items():
         out[name]["steps_per_s"] = num_envs * cycle / out[name]["seconds"]  # fastest block
         out[name]["mean_steps_per_s"] = num_envs * cycle * blocks / out[name]["total_seconds"]
         env.close()
     out["ratio"] = out["native"]["steps_per_s"] / out["sync"]["steps_per_s"]
     out["mean_ratio"] = out["native"]["mean_steps_per_s"] / out["sync"]["mean_steps_per_s"]
+    # Process CPU time of all blocks: both sides run in this one thread, so other processes' load hardly moves it.
+    out["cpu_ratio"] = out["sync"]["total_cpu_seconds"] / max(out["native"]["total_cpu_seconds"], 1e-12)
     # Where the native time goes, and the ratio native could reach if its per-step array work were free.
     scoring = envs["native"].scoring_seconds - scoring_start
     out["native"]["scoring_share"] = scoring / out["native"]["total_seconds"]

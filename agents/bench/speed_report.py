@@ -52,7 +52,8 @@ def format_markdown(res: dict[str, Any]) -> str:
         what = (f"`{d['env']}` scorer `{d['scorer']}`, {d['num_envs']} envs, {d['episode_tokens']}-token episodes "
                 f"(fastest of {d['blocks']} episode cycles)")
         row("d", f"{what}, native", d["native"]["seconds"], d["native"]["steps_per_s"],
-            f"native/sync = {d['ratio']:.1f} (all blocks {d['mean_ratio']:.1f}); decoding + scoring "
+            f"native/sync = {d['ratio']:.1f} (all blocks {d['mean_ratio']:.1f}"
+            + (f", CPU time {d['cpu_ratio']:.1f}" if "cpu_ratio" in d else "") + "); decoding + scoring "
             f"{d['native']['scoring_share']:.0%} of native time, bound {d['ratio_bound_scoring_only']:.0f}")
         row("d", f"{what}, sync", d["sync"]["seconds"], d["sync"]["steps_per_s"])
     for name in ("full_copy", "lora") if "e" in sec else ():
