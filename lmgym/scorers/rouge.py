@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-_ROUGE_N = re.compile(r"rouge([0-9])$")
+#: ROUGE-N types and their n (rouge-score accepts rouge1 .. rouge9).
+_ROUGE_ORDERS = {f"rouge{n}": n for n in range(1, 10)}
 #: For ASCII text, rouge-score's ``lower()`` then ``NON_ALPHANUM_RE.sub(" ", ...)`` (before splitting) as one
 #: byte table: A-Z -> a-z, a-z and 0-9 kept, anything else -> a space.
 _ASCII_WORDS = bytes(c if re.fullmatch(r"[a-z0-9]", chr(c)) else c + 32 if re.fullmatch(r"[A-Z]", chr(c)) else 32
@@ -224,51 +225,45 @@ class RougeCalculator:
 
 
 def _pair_fmeasures(target: _Text, prediction: _Text, rouge_types: Sequence[str]) -> list[float]:
-    """F-measures of ``rouge1`` .. ``rouge9`` and ``rougeL`` of one pair of tokenised texts."""
+    """F-measures of ``rouge1`` .. ``rouge9`` and ``rougeL`` of one pair of tokenised texts.
+
+    Only prediction tokens that occur in the target can match (in an n-gram or in the LCS), so they are
+    picked out once (``found``, in order); an n-gram order needs a scan of its own only when ``found``
+    holds at least ``n`` tokens.
+    """
     out = []
+    masks, ids = target.masks, prediction.ids
+    found = list(filter(masks.__contains__, ids))  # the prediction's tokens that occur in the target, in order
     for rouge_type in rouge_types:
         if rouge_type == "rougeL":
-            out.append(_score_lcs(target, prediction))
+            m, n = len(target.ids), len(ids)
+            lcs = lcs_length(masks, m, found) if m and n else 0  # other tokens leave the LCS vector as it is
+            out.append(fmeasure(lcs / n, lcs / m) if m and n else 0.0)
             continue
-        match = _ROUGE_N.match(rouge_type)
-        if match is None or int(match.group(1)) <= 0:
+        n = _ROUGE_ORDERS.get(rouge_type)
+        if n is None:
             raise ValueError(f"Invalid rouge type: {rouge_type!r}")
-        n = int(match.group(1))
-        out.append(_score_ngrams(target, prediction, n))
+        counts = target.ngrams(n)
+        if n == 1:
+            inter = _overlap(counts, found)
+        elif len(found) < n:  # fewer than n matching tokens: no n-gram can match
+            inter = 0
+        else:
+            inter = _overlap(counts, zip(*(ids[k:] for k in range(n))))
+        precision = inter / max(len(ids) - n + 1, 1)  # rouge-score: its n-gram count, at least 1
+        recall = inter / max(len(target.ids) - n + 1, 1)
+        out.append(fmeasure(precision, recall))
     return out
 
 
-def _overlap(target: _Text, prediction: _Text, n: int) -> int:
-    """``sum over n-grams of min(count in target, count in prediction)``.
-
-    Only the prediction's n-grams that occur in the target can count, so they are picked out first
-    (``filter`` over the target's memoised counts) and only those are counted.
-    """
-    counts, ids = target.ngrams(n), prediction.ids
-    grams = ids if n == 1 else zip(*(ids[k:] for k in range(n)))
+def _overlap(counts: dict[Any, int], grams: Iterable[Any]) -> int:
+    """``sum over n-grams of min(count in the target, count in grams)``: only the target's n-grams
+    (``counts``) can count, so they are picked out of ``grams`` first and only those are counted."""
     inter = 0
     for gram, count in _count(filter(counts.__contains__, grams)).items():
         other = counts[gram]
         inter += count if count < other else other
     return inter
-
-
-def _score_ngrams(target: _Text, prediction: _Text, n: int) -> float:
-    """rouge-score's ``_score_ngrams`` F-measure of the n-grams (same integers, same float operations)."""
-    inter = _overlap(target, prediction, n)
-    precision = inter / max(len(prediction.ids) - n + 1, 1)  # rouge-score: its n-gram count, at least 1
-    recall = inter / max(len(target.ids) - n + 1, 1)
-    return fmeasure(precision, recall)
-
-
-def _score_lcs(target: _Text, prediction: _Text) -> float:
-    """rouge-score's ``_score_lcs`` F-measure."""
-    m, n = len(target.ids), len(prediction.ids)
-    if not m or not n:
-        return 0.0
-    masks = target.masks  # memoised with the target; tokens absent from it leave the LCS vector as it is
-    lcs = lcs_length(masks, m, filter(masks.__contains__, prediction.ids))
-    return fmeasure(lcs / n, lcs / m)
 
 
 def summary_level_lcs(ref_sents: list[tuple[int, ...]], can_sents: list[tuple[int, ...]]) -> float:
