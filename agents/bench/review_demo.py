@@ -136,11 +136,13 @@ def speed_line(record: dict[str, Any]) -> str:
     """One line: time, tokens/s, time split and peak memory of the run."""
     split = record["time_split_s"]
     total = sum(split.values()) or 1.0
+    names = {"rollout": "rollout" if split.get("reference") else "rollout (reference log-probs included)",
+             "reference": "reference", "update": "update"}
+    shares = ", ".join(f"{names[k]} {v / total:.0%}" for k, v in split.items() if v > 0)
     memory = ", ".join(f"{v:,.0f} MiB {k.split('_')[0].upper()}" for k, v in record["peak_memory"].items())
     return (f"{record['minutes']:.1f} min in all ({record['settings']['iterations']} iterations x "
             f"{record['settings']['num_envs']} episodes, {record['iteration_s']:.1f} s per iteration); rollout "
-            f"{record['tokens_per_s']:.0f} tokens/s; PPO time: rollout {split['rollout'] / total:.0%}, reference "
-            f"{split['reference'] / total:.0%}, update {split['update'] / total:.0%}; peak memory {memory}.")
+            f"{record['tokens_per_s']:.0f} tokens/s; PPO time: {shares}; peak memory {memory}.")
 
 
 def plot(record: dict[str, Any], path: Path) -> bool:
@@ -217,7 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise ConfigError("--seed must be >= 0 and --iterations >= 1.")
             command = f"lmgym review-demo --preset {args.preset} --seed {args.seed}" + (
                 f" --iterations {args.iterations}" if args.iterations else "") + (
-                f" --model {args.model}" if args.model != MODEL else "")
+                f" --model {args.model}" if args.model != MODEL else "") + (
+                f" --threads {args.threads}" if args.threads else "")
             record = run_demo(args.preset, args.seed, args.threads, command, args.iterations, args.model)
             output.mkdir(parents=True, exist_ok=True)
             write_atomic(path, json.dumps(record, indent=1, default=str))
