@@ -21,7 +21,8 @@ from lmgym.errors import MissingDependencyError
 
 
 def curve(*points: tuple[float, float]) -> list[dict]:
-    return [{"step": i * 10, "completions": i * 2560, "wall_s": t, "score": s} for i, (t, s) in enumerate(points)]
+    return [{"step": i * 10, "completions": i * 2560, "wall_s": t, "score": s, "kl": i / 10}
+            for i, (t, s) in enumerate(points)]
 
 
 LMGYM = curve((0, 0.80), (20, 0.81), (40, 0.83), (60, 0.84))
@@ -66,6 +67,7 @@ def test_report_and_files(tmp_path):
     text = format_markdown(res)
     assert "time-to-quality ratio 0.44" in text and "lmgym 0.8400, TRL 0.8150 (lmgym ahead)" in text
     assert "KL placement" in text and "Adam epsilon" in text and "Update shape" in text
+    assert "| 30 | 60.0 | 0.8400 | 0.30 | 90.0 | 0.8250 | 0.30 |" in text  # step, lmgym s/score/KL, TRL s/score/KL
     paths = write_results(res, tmp_path, "peer-trl")
     assert [p.name for p in paths] == ["peer-trl.json", "peer-trl.md", "peer-trl.png"]
     saved = json.loads(paths[0].read_text())
@@ -160,6 +162,7 @@ def test_tiny_peer_benchmark_runs_both_trainers(tmp_path):
         run = res[key]
         assert [p["step"] for p in run["curve"]] == [0, 1, 2]
         assert run["curve"][0]["score"] == res["lmgym"]["curve"][0]["score"]  # one shared warm start
+        assert run["curve"][0]["kl"] == 0.0 and all(p["kl"] >= -1e-6 for p in run["curve"])
         assert run["completions"] == 2 * 2 * 2 and run["completion_tokens"] > 0
         t = run["time"]
         assert t["total_s"] > 0 and t["rollout_s"] > 0 and t["reference_s"] > 0

@@ -1,9 +1,10 @@
 """What ``lmgym speed --peer trl`` concludes from its two runs: time-to-quality, scores at equal wall time, the
 Markdown table and the plot. Pure functions of the result dict, so they are tested without running a trainer.
 
-A *curve* is a list of evaluation points ``{"step", "completions", "wall_s", "score"}`` in increasing
+A *curve* is a list of evaluation points ``{"step", "completions", "wall_s", "score", "kl"}`` in increasing
 ``wall_s``: the greedy validation score after ``step`` training steps, at ``wall_s`` seconds of training
-(evaluation time excluded). Both curves start at the shared warm start (``step`` 0, ``wall_s`` 0).
+(evaluation time excluded), and the KL to the warm start along those greedy completions. Both curves start at the
+shared warm start (``step`` 0, ``wall_s`` 0).
 """
 
 from __future__ import annotations
@@ -105,13 +106,17 @@ def format_markdown(res: dict[str, Any]) -> str:
         f"TRL's final greedy score is {q['target_score']:.4f} after {q['peer_wall_s']:.1f} s; lmgym {reached}. "
         f"At equal wall time ({q['equal_wall_s']:.1f} s): lmgym {q['lmgym_score_at_equal_wall']:.4f}, TRL "
         f"{q['peer_score_at_equal_wall']:.4f} (lmgym {'ahead' if q['lmgym_ahead_at_equal_wall'] else 'not ahead'}).",
-        "", "| step | lmgym s | lmgym score | TRL s | TRL score |", "|---:|---:|---:|---:|---:|",
+        "", "| step | lmgym s | lmgym score | lmgym KL | TRL s | TRL score | TRL KL |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    lines.insert(-2, "KL: the exact KL(policy ‖ warm start) in nats, summed over each greedy completion, averaged.")
+    lines.insert(-2, "")
     ours = {p["step"]: p for p in res["lmgym"]["curve"]}
     for p in res["trl"]["curve"]:
         o = ours.get(p["step"], {})
         lines.append(f"| {p['step']} | {o.get('wall_s', math.nan):.1f} | {o.get('score', math.nan):.4f} | "
-                     f"{p['wall_s']:.1f} | {p['score']:.4f} |")
+                     f"{o.get('kl', math.nan):.2f} | {p['wall_s']:.1f} | {p['score']:.4f} | "
+                     f"{p.get('kl', math.nan):.2f} |")
     lines += ["", "What still differs between the two trainers:", ""]
     lines += [f"- {d}" for d in res["differences"]]
     return "\n".join(lines) + "\n"
@@ -120,7 +125,7 @@ def format_markdown(res: dict[str, Any]) -> str:
 def plot_curves(res: dict[str, Any], path: str | os.PathLike) -> bool:
     """Greedy validation score against training wall time for both trainers, TRL's final score as a line and
     lmgym's time to reach it marked; ``False`` (nothing written) without matplotlib."""
-    fig = new_figure((7, 4.2))
+    fig = new_figure((8, 4.5))
     if fig is None:
         return False
     ax = fig.add_subplot(1, 1, 1)
@@ -134,8 +139,9 @@ def plot_curves(res: dict[str, Any], path: str | os.PathLike) -> bool:
         ax.axvline(q["lmgym_time_to_target_s"], color="tab:blue", ls=":", lw=0.8,
                    label=f"time-to-quality ratio {q['time_to_quality_ratio']:.2f}")
     ax.set_xlabel("training wall time (s, evaluations excluded)")
-    ax.set_ylabel(f"greedy validation score ({res['reward']})")
-    ax.set_title(f"{res['config']['env']}: lmgym vs TRL, same model, prompts and budget")
+    ax.set_ylabel("greedy validation score")
+    ax.set_title(f"{res['config']['env']}, reward {res['reward']}\nlmgym vs TRL: same warm start, prompts and budget",
+                 fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return save_png(fig, path)

@@ -24,6 +24,7 @@ pre-hook, :func:`add_position_ids`), so both trainers optimise the distribution 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shlex
 import sys
@@ -160,12 +161,24 @@ def warm_start(cfg: PeerConfig, envs: Any, folder: str) -> str:
 
 
 class Evaluator:
-    """The greedy validation evaluation both runs pause for; keeps the curve and the time it took."""
+    """The greedy validation evaluation both runs pause for; keeps the curve and the time it took.
 
-    def __init__(self, cfg: PeerConfig, eval_envs: Any, metric: Any, start_score: float, name: str) -> None:
-        self.cfg, self.envs, self.metric, self.name = cfg, eval_envs, metric, name
-        self.curve: list[dict[str, Any]] = [{"step": 0, "completions": 0, "wall_s": 0.0, "score": start_score}]
+    Each point also has ``kl``: the exact KL(policy || warm start) summed over each greedy completion, so a higher
+    score can be read against how far the policy moved to get it.
+    """
+
+    def __init__(self, cfg: PeerConfig, eval_envs: Any, metric: Any, reference: ReferenceModel, name: str) -> None:
+        self.cfg, self.envs, self.metric, self.reference, self.name = cfg, eval_envs, metric, reference, name
+        self.curve: list[dict[str, Any]] = [{"step": 0, "completions": 0, "wall_s": 0.0, "score": math.nan,
+                                             "kl": 0.0}]
         self.seconds = 0.0
+
+    def start(self, policy: PolicyWithValue) -> Evaluator:
+        """Score the warm start (the curve's point 0); returns ``self``."""
+        result = evaluate_policy(policy, self.envs, max_examples=self.cfg.eval_examples, num_samples=0,
+                                 metric_scorer=self.metric, seed=self.cfg.seed)
+        self.curve[0]["score"] = result["score"]
+        return self
 
     def due(self, step: int) -> bool:
         """Whether to evaluate after ``step`` training steps."""
@@ -173,13 +186,14 @@ class Evaluator:
 
     def __call__(self, policy: PolicyWithValue, step: int, wall_s: float) -> None:
         t0 = time.perf_counter()
-        result = evaluate_policy(policy, self.envs, max_examples=self.cfg.eval_examples, num_samples=0,
-                                 metric_scorer=self.metric, seed=self.cfg.seed)
+        result = evaluate_policy(policy, self.envs, reference=self.reference, max_examples=self.cfg.eval_examples,
+                                 num_samples=0, metric_scorer=self.metric, seed=self.cfg.seed)
         self.seconds += time.perf_counter() - t0
         per_step = self.cfg.prompts_per_step * self.cfg.samples_per_prompt
-        self.curve.append({"step": step, "completions": step * per_step, "wall_s": wall_s, "score": result["score"]})
-        print(f"{self.name} step {step}/{self.cfg.steps}: greedy score {result['score']:.4f} after {wall_s:.1f} s",
-              file=sys.stderr, flush=True)
+        self.curve.append({"step": step, "completions": step * per_step, "wall_s": wall_s, "score": result["score"],
+                           "kl": result["kl"]})
+        print(f"{self.name} step {step}/{self.cfg.steps}: greedy score {result['score']:.4f} (KL {result['kl']:.2f}) "
+              f"after {wall_s:.1f} s", file=sys.stderr, flush=True)
 
 
 def summarize(cfg: PeerConfig, shape: str, curve: list[dict[str, Any]], times: dict[str, float],
@@ -378,10 +392,9 @@ def run(cfg: PeerConfig, command: str = "") -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="lmgym-peer-") as workdir:
         model = warm_start(cfg, envs, os.path.join(workdir, "warm-start"))
         start = build_policy(model, proto.tokenizer, proto.max_prompt_tokens + proto.max_new_tokens, seed=cfg.seed)
-        start_score = evaluate_policy(start, eval_envs, max_examples=cfg.eval_examples, num_samples=0,
-                                      metric_scorer=metric, seed=cfg.seed)["score"]
-        lmgym = run_lmgym(cfg, model, Evaluator(cfg, eval_envs, metric, start_score, "lmgym"))
-        peer = run_trl(cfg, model, proto, Evaluator(cfg, eval_envs, metric, start_score, "trl"),
+        reference = ReferenceModel(start)  # the warm start, frozen: what both runs' KL is measured to
+        lmgym = run_lmgym(cfg, model, Evaluator(cfg, eval_envs, metric, reference, "lmgym").start(start))
+        peer = run_trl(cfg, model, proto, Evaluator(cfg, eval_envs, metric, reference, "trl").start(start),
                        os.path.join(workdir, "trl"))
     commit, dirty = git_commit()
     machine = {**machine_info("cpu"), "load_avg_start": load_start, "load_avg_end": os.getloadavg()[0]}
