@@ -29,23 +29,25 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
+from functools import reduce
 from itertools import repeat
+from operator import sub
 
 import numpy as np
 
 from lmgym.scorers.base import Scorer
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
+_GLUED = re.compile(r"[^\w\s]\S|\S[^\w\s]")  # a mark next to a non-space character: not a lone token
 BOS, EOS = "<s>", "</s>"
 
 
 def fluency_tokens(text: str) -> list[str]:
     """The tokens :class:`NgramFluency` models: lowercased words and single punctuation marks."""
     lower = text.lower()
-    if lower.isascii():  # already split apart (words and lone marks between spaces): the same tokens, cheaply
-        tokens = lower.split()
-        if all(len(t) == 1 or t.isalnum() for t in tokens):
-            return tokens
+    # Already split apart (no mark touching another non-space character): the tokens are the words.
+    if lower.isascii() and not _GLUED.search(lower):
+        return lower.split()
     return _TOKEN.findall(lower)
 
 
@@ -202,15 +204,13 @@ class NgramFluency(Scorer):
         key = ctx * (unknown + 1) + tok
         at = np.minimum(np.searchsorted(keys, key), len(keys) - 1)
         term = np.where(keys[at] == key, seen[at], 0.0)
-        probs = (term + weight[ctx] * p1[tok]).tolist()
-        log, log_v, out, k = math.log, math.log(self.vocab_size), [], 0
+        logs = list(map(math.log, (term + weight[ctx] * p1[tok]).tolist()))  # math.log, as prob() is logged
+        log_v, out, k = math.log(self.vocab_size), [], 0
         for toks in texts:
             if not toks:
                 out.append(0.0)
                 continue
-            total = 0.0
-            for p in probs[k : k + len(toks) + 1]:  # in the text's order, as log_perplexity sums
-                total -= log(p)
+            total = reduce(sub, logs[k : k + len(toks) + 1], 0.0)  # total -= log p, in the text's order
             k += len(toks) + 1
             out.append(min(1.0, max(0.0, 1.0 - total / (len(toks) + 1) / log_v)))
         return out

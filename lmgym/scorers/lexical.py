@@ -79,7 +79,7 @@ class KeywordCoverage(Scorer):
         self.keywords = None if keywords is None else list(keywords)
         self.stem = bool(stem)
         self._stem_cache: dict[str, str] = {}
-        self._phrase_cache: dict[Any, list[tuple[str, ...]]] = {}
+        self._phrase_cache: dict[str, tuple[str, ...]] = {}
 
     def _norm(self, word: str) -> str:
         if not self.stem:
@@ -108,20 +108,18 @@ class KeywordCoverage(Scorer):
         return given
 
     def _phrases(self, keywords: Any) -> list[tuple[str, ...]]:
-        """The non-empty keyword phrases of one example, as tuples of normalised words (remembered)."""
-        key = listed = keywords if isinstance(keywords, str) else tuple(keywords)
-        try:
-            phrases = self._phrase_cache.get(key)
-        except TypeError:  # unhashable keywords: not remembered
-            key, phrases = None, None
-        if phrases is None:
-            if isinstance(listed, str):
-                listed = listed.split(",")
-            phrases = [p for p in (tuple(self._norm(w) for w in words(k)) for k in listed) if p]
-            if key is not None:
-                if len(self._phrase_cache) >= 65_536:
-                    self._phrase_cache.clear()
-                self._phrase_cache[key] = phrases
+        """The non-empty keyword phrases of one example, as tuples of normalised words (each keyword's
+        remembered: the same concept words come back in many examples)."""
+        cache, phrases = self._phrase_cache, []
+        for keyword in keywords.split(",") if isinstance(keywords, str) else keywords:
+            phrase = cache.get(keyword)
+            if phrase is None:
+                phrase = tuple(self._norm(w) for w in words(keyword))
+                if len(cache) >= 65_536:
+                    cache.clear()
+                cache[keyword] = phrase
+            if phrase:
+                phrases.append(phrase)
         return phrases
 
     def __call__(self, prompts, completions, references=None, **meta):

@@ -23,6 +23,8 @@ to ``polarity_scores`` itself. The values equal ``polarity_scores(text)["compoun
 
 from __future__ import annotations
 
+from itertools import compress
+from operator import itemgetter
 from types import SimpleNamespace
 from typing import Any
 
@@ -45,7 +47,6 @@ class VaderCompound:
         self.analyzer = vs.SentimentIntensityAnalyzer()
         self.maxsize = int(maxsize)
         self._boosters = vs.BOOSTER_DICT
-        self._allcap_differential = vs.allcap_differential
         self._normalize = vs.normalize
         self._strip = vs.SentiText._strip_punc_if_word
         # polarity_scores replaces a character found in the emoji lexicon; only one-character keys can match.
@@ -103,22 +104,19 @@ class VaderCompound:
             self._contexts.clear()
         get, token = self._tokens.get, self._token
         entries = [get(w) or token(w) for w in text.split()]
-        words = [e[0] for e in entries]
-        seen = [e[1] for e in entries]
-        is_cap_diff = self._allcap_differential(words)
+        words, seen = list(map(itemgetter(0), entries)), list(map(itemgetter(1), entries))
+        n = len(words)
+        # The library's allcap_differential: some, but not all, words are ALL CAPS.
+        is_cap_diff = 0 < n - sum(map(str.isupper, words)) < n
         contexts = self._contexts
-        sentiments: list[Any] = []
-        for i, item in enumerate(words):
-            if not entries[i][4]:
-                sentiments.append(0)  # boosters, "kind of" and words outside the lexicon: the library's int 0
-                continue
-            after = (entries[i + 1][2], entries[i + 2][3]) if i + 2 < len(words) else \
-                (entries[i + 1][2],) if i + 1 < len(words) else ()
-            key = (item, tuple(seen[max(i - 3, 0) : i]), after, is_cap_diff)
+        sentiments: list[Any] = [0] * n  # boosters, "kind of" and words outside the lexicon: the library's int 0
+        for i in compress(range(n), map(itemgetter(4), entries)):  # the lexicon words
+            after = (entries[i + 1][2], entries[i + 2][3]) if i + 2 < n else (entries[i + 1][2],) if i + 1 < n else ()
+            key = (words[i], tuple(seen[max(i - 3, 0) : i]), after, is_cap_diff)
             valence = contexts.get(key)
             if valence is None:
                 valence = contexts[key] = self._valence(key)
-            sentiments.append(valence)
+            sentiments[i] = valence
         if "but" in text.lower():  # (else no word is "but", and the library's "but" rule changes nothing)
             sentiments = self.analyzer._but_check(words, sentiments)
         # The compound part of the library's score_valence (its pos/neu/neg parts are not needed here).
