@@ -10,8 +10,9 @@ Reading order of :meth:`PPOTrainer.iterate` (CleanRL style, one algorithm top to
 4. **advantages**: GAE(gamma, lambda); with ``samples_per_prompt = k > 1`` each prompt is sampled
    ``k`` times and advantages are centred per prompt group; then whitened over the batch's tokens
    (``advantage="rloo"``: each completion's total reward minus its prompt's other completions' mean);
-5. **update**: ``epochs`` passes over shuffled minibatches, each one teacher-forced
-   forward/backward per sequence: clipped policy loss + ``vf_coef`` * clipped value loss -
+5. **update**: ``epochs`` passes over shuffled minibatches (of whole prompt groups), each one teacher-forced
+   forward/backward per sequence, each distinct prompt read once (:mod:`~lmgym.agents.ppo.shared_prompts`):
+   clipped policy loss + ``vf_coef`` * clipped value loss -
    ``ent_coef`` * entropy, gradient clipping; an epoch whose approx-KL exceeds
    ``target_approx_kl`` ends the update early;
 6. **KL control**: the adaptive controller moves ``kl_coef`` towards ``target_kl``.
