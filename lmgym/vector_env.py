@@ -39,6 +39,8 @@ from lmgym.task import Task
 from lmgym.token_env import TokenEnv, batch_meta
 from lmgym.validation import check_int
 
+_UNSIGNED = {size: np.dtype(f"u{size}") for size in (1, 2, 4, 8)}  # the unsigned view of a signed action dtype
+_max = np.maximum.reduce  # (the ufunc itself: no Python-level wrapper on every step)
 _MODES = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP,
           "disabled": AutoresetMode.DISABLED, "lockstep": AutoresetMode.DISABLED}
 
@@ -294,8 +296,8 @@ class BatchedTokenEnv(VectorEnv):
                 f"Actions must be integer token ids; got dtype {a.dtype}. Cast with .astype(np.int64)."
             )
         # One reduction: a negative id viewed as unsigned is huge, so ``max >= V`` catches both ends.
-        unsigned = a.view(f"u{a.itemsize}") if a.dtype.kind == "i" else a
-        if unsigned.max() >= self._V:
+        unsigned = a.view(_UNSIGNED[a.itemsize]) if a.dtype.kind == "i" else a
+        if _max(unsigned) >= self._V:
             bad = int(np.flatnonzero((a < 0) | (a >= self._V))[0])
             raise InvalidActionError(
                 f"Action {int(a[bad])} of slot {bad} is outside the vocabulary: token ids are in [0, {self._V})."

@@ -6,9 +6,11 @@ In RL the references are the same few texts over and over, so :class:`RougeCalcu
 
 1. tokenises each distinct text once, the way rouge-score's tokenizer does, with its regular
    expressions and Porter stemmer (each distinct word stemmed once), and keeps the tokens as
-   integer ids, their n-gram counts and their LCS match masks;
+   integer ids and, per id, a bit mask of its positions;
 2. counts n-gram overlaps on those ids with rouge-score's formulas, in its order of operations,
-   looking only at the prediction's n-grams that occur in the target (the others add nothing);
+   looking only at the prediction's n-grams made of tokens the target has (the others add nothing),
+   and reading an n-gram's count in the target off the masks (its first token's positions that the
+   next tokens follow);
 3. finds LCS lengths with the bit-parallel algorithm (Allison & Dix 1986, Hyyrö 2004): one pass
    over the prediction tokens that occur in the target, with Python integers as bit vectors,
    instead of ``len(a) * len(b)`` table cells.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from itertools import compress
 from typing import Any
 
 import numpy as np
@@ -101,23 +104,14 @@ def lcs_indices(ref: Sequence[int], can: Sequence[int]) -> list[int]:
 
 
 class _Text:
-    """One text's token ids and what is derived from them on first use (n-grams, LCS masks)."""
+    """One text's token ids and what is derived from them on first use (position masks, sentences)."""
 
-    __slots__ = ("_masks", "_ngrams", "ids", "sentences")
+    __slots__ = ("_masks", "ids", "sentences")
 
     def __init__(self, ids: tuple[int, ...]) -> None:
         self.ids = ids
-        self._ngrams: dict[int, dict[Any, int]] = {}
         self._masks: dict[int, int] | None = None
         self.sentences: list[tuple[int, ...]] | None = None
-
-    def ngrams(self, n: int) -> dict[Any, int]:
-        """Counts of the text's n-grams (ids; tuples of ids for ``n > 1``), like rouge-score's ``_create_ngrams``."""
-        counts = self._ngrams.get(n)
-        if counts is None:
-            ids = self.ids
-            counts = self._ngrams[n] = _count(ids if n == 1 else zip(*(ids[k:] for k in range(n))))
-        return counts
 
     @property
     def masks(self) -> dict[int, int]:
@@ -227,13 +221,15 @@ class RougeCalculator:
 def _pair_fmeasures(target: _Text, prediction: _Text, rouge_types: Sequence[str]) -> list[float]:
     """F-measures of ``rouge1`` .. ``rouge9`` and ``rougeL`` of one pair of tokenised texts.
 
-    Only prediction tokens that occur in the target can match (in an n-gram or in the LCS), so they are
-    picked out once (``found``, in order); an n-gram order needs a scan of its own only when ``found``
-    holds at least ``n`` tokens.
+    Only prediction tokens that occur in the target can match (in an n-gram or in the LCS), so their
+    positions are picked out once; an n-gram can only match where n of them stand in a row. The target
+    is read through its position masks only: an n-gram's count in it is the number of positions where
+    its first token's mask and the next tokens' masks, shifted back, all have a bit.
     """
     out = []
     masks, ids = target.masks, prediction.ids
-    found = list(filter(masks.__contains__, ids))  # the prediction's tokens that occur in the target, in order
+    at = list(compress(range(len(ids)), map(masks.__contains__, ids)))  # positions of tokens the target has
+    found = [ids[j] for j in at]
     for rouge_type in rouge_types:
         if rouge_type == "rougeL":
             m, n = len(target.ids), len(ids)
@@ -243,27 +239,24 @@ def _pair_fmeasures(target: _Text, prediction: _Text, rouge_types: Sequence[str]
         n = _ROUGE_ORDERS.get(rouge_type)
         if n is None:
             raise ValueError(f"Invalid rouge type: {rouge_type!r}")
-        counts = target.ngrams(n)
+        inter = 0  # sum over the prediction's n-grams of min(count in the prediction, count in the target)
         if n == 1:
-            inter = _overlap(counts, found)
-        elif len(found) < n:  # fewer than n matching tokens: no n-gram can match
-            inter = 0
+            for token, count in _count(found).items():
+                other = masks[token].bit_count()
+                inter += count if count < other else other
         else:
-            inter = _overlap(counts, zip(*(ids[k:] for k in range(n))))
+            where = set(at)
+            grams = [ids[j : j + n] for j in at if all(j + k in where for k in range(1, n))]
+            for gram, count in _count(grams).items():
+                bits = masks[gram[0]]
+                for k in range(1, n):
+                    bits &= masks[gram[k]] >> k
+                other = bits.bit_count()
+                inter += count if count < other else other
         precision = inter / max(len(ids) - n + 1, 1)  # rouge-score: its n-gram count, at least 1
         recall = inter / max(len(target.ids) - n + 1, 1)
         out.append(fmeasure(precision, recall))
     return out
-
-
-def _overlap(counts: dict[Any, int], grams: Iterable[Any]) -> int:
-    """``sum over n-grams of min(count in the target, count in grams)``: only the target's n-grams
-    (``counts``) can count, so they are picked out of ``grams`` first and only those are counted."""
-    inter = 0
-    for gram, count in _count(filter(counts.__contains__, grams)).items():
-        other = counts[gram]
-        inter += count if count < other else other
-    return inter
 
 
 def summary_level_lcs(ref_sents: list[tuple[int, ...]], can_sents: list[tuple[int, ...]]) -> float:
