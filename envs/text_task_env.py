@@ -96,11 +96,12 @@ class TextTaskEnv(TokenEnv):
             if self.demo_error_rate:
                 task = demonstrated_task(task, self.demonstration_habit(), int(corpus_seed), self.demo_error_rate)
             if lossless and kwargs.get("tokenizer") is not None:  # e.g. a pretrained LM's subword tokenizer
+                # P: TokenEnv infers it from the longest prompt (max_prompt_tokens left unset).
                 kwargs["tokenizer"] = load_tokenizer(kwargs["tokenizer"])
-                kwargs.setdefault("max_prompt_tokens", self.longest_prompt(task, kwargs["tokenizer"]))
                 if kwargs.get("max_new_tokens") is None:
                     kwargs["max_new_tokens"] = self.data_max_new_tokens(task, kwargs["tokenizer"])
-            kwargs.setdefault("max_prompt_tokens", self.builtin_prompt_tokens)
+            else:
+                kwargs.setdefault("max_prompt_tokens", self.builtin_prompt_tokens)
         else:
             self.demo_error_rate = 0.0  # a dataset's demonstrations are its references
             tokenizer = kwargs.get("tokenizer")
@@ -191,12 +192,6 @@ class TextTaskEnv(TokenEnv):
                 f"{task.name!r} (the longest has {longest} tokens); pass max_new_tokens={longest + 1} to fit "
                 "them all.", ReferenceCutWarning, stacklevel=2)
         return limit
-
-    @staticmethod
-    def longest_prompt(task: Task, tokenizer: Any) -> int:
-        """Tokens in the task's longest prompt (every split) under ``tokenizer``: a prompt size that cuts none."""
-        prompts = [ex.prompt for split in task.splits for ex in task.examples(split)]
-        return max(len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"])
 
     @staticmethod
     def train_references(task: Task) -> list[str]:
