@@ -37,6 +37,7 @@ from lmgym.agents.bench.sweep import (
     metric_name,
     read_results,
     update_readme,
+    write_result,
 )
 from lmgym.atomic import write_atomic
 from lmgym.errors import ConfigError, LmgymError
@@ -210,8 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    f"--iterations {args.iterations} --steps-per-iteration {args.steps_per_iteration} "
                                    f"--top-fraction {args.top_fraction} --betas {' '.join(map(str, args.betas))}")
                         record = run_one(env, learner, seed, data, args, command)
-                        path.parent.mkdir(parents=True, exist_ok=True)
-                        write_atomic(path, json.dumps(record, indent=1, default=str))
+                        write_result(path, record)
                         print(f"{env:<26} {learner:<8} s{seed}: {record['score']:.4f} "
                               f"{json.dumps(record['betas']) if record['betas'] else ''} "
                               f"({record['minutes']:.1f} min)", flush=True)

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lmgym.agents.bench.sweep import add_report_flags, update_readme
+from lmgym.agents.bench.sweep import add_report_flags, update_readme, write_result
 from lmgym.atomic import write_atomic
 from lmgym.errors import ConfigError, LmgymError
 
@@ -222,8 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f" --model {args.model}" if args.model != MODEL else "") + (
                 f" --threads {args.threads}" if args.threads else "")
             record = run_demo(args.preset, args.seed, args.threads, command, args.iterations, args.model)
-            output.mkdir(parents=True, exist_ok=True)
-            write_atomic(path, json.dumps(record, indent=1, default=str))
+            write_result(path, record)
         if not path.is_file():
             raise ConfigError(f"{str(path)!r} does not exist: run `lmgym review-demo --preset {args.preset}` first.")
         record = json.loads(path.read_text())

@@ -15,7 +15,6 @@ over-optimisation picture of Gao et al. 2022) are regenerated from them::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -23,7 +22,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lmgym.agents.bench.offline import mean_std
-from lmgym.agents.bench.sweep import add_report_flags, commits_of, metric_name, read_results, update_readme
+from lmgym.agents.bench.sweep import (
+    add_report_flags,
+    commits_of,
+    metric_name,
+    read_results,
+    update_readme,
+    write_result,
+)
 from lmgym.atomic import write_atomic
 from lmgym.errors import ConfigError, LmgymError
 
@@ -163,8 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                f"{args.noise:g} --rm-steps {args.rm_steps} --iterations {args.iterations} "
                                f"--eval-every {args.eval_every}")
                     record = run_one(env, seed, args, command)
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    write_atomic(path, json.dumps(record, indent=1, default=str))
+                    write_result(path, record)
                     print(f"{env:<26} s{seed}: RM accuracy {record['rm_accuracy']:.3f}, true "
                           f"{record['sft']['true']:.4f} -> {record['final']['true']:.4f} (KL "
                           f"{record['final']['kl']:.2f}, {record['minutes']:.1f} min)", flush=True)

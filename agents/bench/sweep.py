@@ -87,10 +87,14 @@ def run_one(env: str, config: str, overrides: dict[str, Any], seed: int, output:
         "eval_examples": cfg.eval_examples, "samples": after["samples"][:2], "command": command,
         "commit": commit, "dirty": dirty, "machine": machine_info("cpu"),
     }
-    path = result_file(output, env, config, seed)
+    write_result(result_file(output, env, config, seed), record)
+    return record
+
+
+def write_result(path: Path, record: dict[str, Any]) -> None:
+    """Write one run's result record as JSON to ``path`` (its folder made as needed), atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps(record, indent=1, default=str))
-    return record
 
 
 def read_results(output: Path, what: str = "sweep", how: str = "run a sweep first") -> list[dict]:

@@ -15,7 +15,6 @@ iterations) are regenerated from them::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from lmgym.agents.bench.offline import mean_std
-from lmgym.agents.bench.sweep import add_report_flags, commits_of, read_results, update_readme
+from lmgym.agents.bench.sweep import add_report_flags, commits_of, read_results, update_readme, write_result
 from lmgym.atomic import write_atomic
 from lmgym.errors import ConfigError, LmgymError
 
@@ -180,8 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                f"--iterations {args.iterations} --eval-every {args.eval_every} "
                                f"--episodes {args.episodes}")
                     record = run_one(variant, seed, args, command)
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    write_atomic(path, json.dumps(record, indent=1, default=str))
+                    write_result(path, record)
                     print(f"{variant:<8} s{seed}: accuracy {record['sft']['accuracy']:.3f} -> "
                           f"{record['final']['accuracy']:.3f}, call rate {record['final']['call_rate']:.2f} "
                           f"({record['minutes']:.1f} min)", flush=True)
