@@ -132,7 +132,7 @@ class PositiveReviewEnv(FluencyRewardEnv):
       demonstrations written with the imperfect writers' habit (see Version History).
     - ``prompt_words`` (8): with a dataset, how many opening words form the prompt.
     - ``corpus_seed`` (0), ``dataset``, ``dataset_config``, ``columns`` (``{"text": ...}``),
-      ``max_examples``, ``normalize``, ``tokenizer_kind``, ``max_vocab``, ``lossless``: as in
+      ``max_examples``, ``normalize``, ``tokenizer_kind``, ``max_vocab``, ``lossless``, ``chat``: as in
       :class:`~lmgym.envs.summarize.SummarizeEnv`.
     - ``fluency`` (``"ngram"``): the fluency term; a causal LM (``"smollm2-135m"``, a folder or hub
       id) scores fluency as that LM's likelihood of the completion instead, which a pretrained LM's
@@ -177,6 +177,7 @@ class PositiveReviewEnv(FluencyRewardEnv):
     task_kind: ClassVar[str] = "review"
     reward_weights: ClassVar[dict[str, float]] = REVIEW_WEIGHTS
     template: ClassVar[str] = review_corpus.TEMPLATE
+    chat_instruction: ClassVar[str] = "Continue this review in a sentence or two.\n\n{source}"
     builtin_prompt_tokens: ClassVar[int] = review_corpus.MAX_PROMPT_TOKENS
 
     def __init__(self, corpus_seed: int = 0, prompt_words: int = 8, **kwargs: Any) -> None:
@@ -229,7 +230,7 @@ class KeywordsEnv(FluencyRewardEnv):
     - ``demo_error_rate`` (0.0 for v0, 0.6 for v1): built-in corpus only; the fraction of warm-start
       demonstrations written with the imperfect writers' habit (see Version History).
     - ``corpus_seed`` (0), ``dataset``, ``dataset_config``, ``columns`` (``{"keywords": ...,
-      "target": ...}``), ``max_examples``, ``normalize``, ``tokenizer_kind``, ``max_vocab``, ``lossless``: as
+      "target": ...}``), ``max_examples``, ``normalize``, ``tokenizer_kind``, ``max_vocab``, ``lossless``, ``chat``: as
       in :class:`~lmgym.envs.summarize.SummarizeEnv`.
     - ``fluency`` (``"ngram"``): as in :class:`PositiveReviewEnv`.
     - Every :class:`~lmgym.token_env.TokenEnv` argument: ``tokenizer``, ``scorer``, ``split``,
@@ -267,6 +268,7 @@ class KeywordsEnv(FluencyRewardEnv):
     task_kind: ClassVar[str] = "keywords"
     reward_weights: ClassVar[dict[str, float]] = KEYWORDS_WEIGHTS
     template: ClassVar[str] = keywords_corpus.TEMPLATE
+    chat_instruction: ClassVar[str] = "Write one sentence that uses all of these words: {source}"
     builtin_prompt_tokens: ClassVar[int] = 5
 
     def __init__(self, corpus_seed: int = 0, **kwargs: Any) -> None:

@@ -76,6 +76,10 @@ class SummarizeEnv(TextTaskEnv):
       and ``max_new_tokens`` from the data (99th percentile of the reference lengths in tokens,
       plus EOS, at most 256; a ``ReferenceCutWarning`` names how many references it cuts). The
       built-in corpus ignores it. See :mod:`lmgym.envs.text_task_env`.
+    - ``chat`` (``False``): ``True`` writes each prompt through the tokenizer's chat template (an
+      instruct LM's, e.g. ``tokenizer="smollm2-135m"``): a user message "Summarize the following text
+      in one sentence." with the source, then the assistant header; a string gives your own
+      instruction with a ``{source}`` field. Off: the prompt is the source and ``summary :``.
     - Every :class:`~lmgym.token_env.TokenEnv` argument: ``tokenizer``, ``scorer``, ``split``,
       ``max_prompt_tokens``, ``max_new_tokens``, ``render_mode``.
 
@@ -107,12 +111,15 @@ class SummarizeEnv(TextTaskEnv):
       except with a ``tokenizer=`` of another vocabulary (a pretrained LM's): then ``max_prompt_tokens``
       fits the longest prompt and ``max_new_tokens`` comes from the reference lengths in its tokens
       (before: the corpus's word counts, which cut subword prompts).
+    - v0/v1: the opt-in ``chat`` argument (prompts through an instruct tokenizer's chat template);
+      episodes without it are unchanged.
     """
 
     default_scorer: ClassVar[Any] = "rouge"
     default_max_new_tokens: ClassVar[int] = 32
     task_kind: ClassVar[str] = "summarize"
     template: ClassVar[str] = corpus.TEMPLATE
+    chat_instruction: ClassVar[str] = "Summarize the following text in one sentence.\n\n{source}"
     builtin_prompt_tokens: ClassVar[int] = corpus.MAX_DOCUMENT_TOKENS + 2
     dataset_source_words: ClassVar[int | None] = 400
 

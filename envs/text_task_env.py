@@ -21,19 +21,25 @@ The data path has two sets of defaults, chosen by ``lossless`` (set by the env i
 
 Options given explicitly (``tokenizer``, ``tokenizer_kind``, ``normalize``, ``max_new_tokens``)
 win over either set of defaults.
+
+``chat`` (off by default) writes every prompt through the tokenizer's chat template, for instruct
+LMs: the source goes into a user message (the env's :attr:`~TextTaskEnv.chat_instruction`, or the
+instruction given), followed by the assistant header, so the agent's completion is the assistant's
+reply and the template's end-of-turn token (the tokenizer's EOS) ends the episode.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
 
 from lmgym.datasets import load_task
 from lmgym.envs.demonstrations import Habit, check_error_rate, demonstrated_task
-from lmgym.errors import TaskError, UnknownEnvKwargError
+from lmgym.errors import ConfigError, TaskError, UnknownEnvKwargError
 from lmgym.task import Task
 from lmgym.token_env import TokenEnv, valid_kwargs
 from lmgym.tokenizer import load_tokenizer
@@ -49,17 +55,50 @@ class ReferenceCutWarning(UserWarning):
     """A dataset env's derived ``max_new_tokens`` is shorter than some of its references."""
 
 
+class PromptCutWarning(UserWarning):
+    """Some chat prompts are longer than ``max_prompt_tokens``, so their end (the assistant header) is cut."""
+
+
+def chat_task(task: Task, tokenizer: Any, instruction: str) -> Task:
+    """``task`` with every prompt written by ``tokenizer``'s chat template.
+
+    The user message is ``instruction`` with the example's source in its ``{source}`` field; the
+    prompt ends with the assistant header (``add_generation_prompt=True``). Sources, references and
+    meta are unchanged.
+
+    Raises:
+        ConfigError: if the tokenizer has no chat template or ``instruction`` has no ``{source}`` field.
+    """
+    if not getattr(tokenizer, "chat_template", None):
+        name = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
+        raise ConfigError(f"chat=True needs a tokenizer with a chat template; {name!r} has none. Pass an instruct "
+                          "model's tokenizer (e.g. tokenizer='smollm2-135m', or lmgym train --model smollm2-135m) "
+                          "or leave chat off.")
+    if not isinstance(instruction, str) or "{source}" not in instruction:
+        raise ConfigError(f"chat= takes True or an instruction with a '{{source}}' field; got {instruction!r}.")
+
+    def prompt(source: str) -> str:
+        message = [{"role": "user", "content": instruction.replace("{source}", source)}]
+        return tokenizer.apply_chat_template(message, add_generation_prompt=True, tokenize=False)
+
+    splits = {name: [replace(ex, prompt=prompt(ex.source)) for ex in task.examples(name)] for name in task.splits}
+    return Task(name=task.name, splits=splits, vocabulary=task.vocabulary, template=task.template,
+                description=task.description)
+
+
 class TextTaskEnv(TokenEnv):
     """A :class:`~lmgym.token_env.TokenEnv` over a built-in corpus or a dataset (see subclasses).
 
-    Subclasses set :attr:`task_kind`, :attr:`template` and :attr:`builtin_prompt_tokens` and
-    implement :meth:`builtin_task`; they may override :meth:`make_default_scorer` and
-    :meth:`dataset_options`. Options those hooks read (e.g. ``direction``) are set as attributes
-    before calling ``super().__init__``.
+    Subclasses set :attr:`task_kind`, :attr:`template`, :attr:`chat_instruction` and
+    :attr:`builtin_prompt_tokens` and implement :meth:`builtin_task`; they may override
+    :meth:`make_default_scorer` and :meth:`dataset_options`. Options those hooks read (e.g.
+    ``direction``) are set as attributes before calling ``super().__init__``.
     """
 
     task_kind: ClassVar[str] = ""
     template: ClassVar[str] = "{source}"
+    #: The user message of ``chat=True`` prompts; ``{source}`` is the example's source text.
+    chat_instruction: ClassVar[str] = "{source}"
     builtin_prompt_tokens: ClassVar[int] = 0
     max_inferred_prompt_tokens: ClassVar[int | None] = DATASET_MAX_PROMPT_TOKENS  # datasets: P = longest, capped
     dataset_source_words: ClassVar[int | None] = None
@@ -77,6 +116,7 @@ class TextTaskEnv(TokenEnv):
         normalize: bool | None = None,
         lossless: bool = False,
         demo_error_rate: float = 0.0,
+        chat: bool | str = False,
         **kwargs: Any,
     ) -> None:
         unknown = set(kwargs) - valid_kwargs(type(self))
@@ -100,7 +140,7 @@ class TextTaskEnv(TokenEnv):
                 kwargs["tokenizer"] = load_tokenizer(kwargs["tokenizer"])
                 if kwargs.get("max_new_tokens") is None:
                     kwargs["max_new_tokens"] = self.data_max_new_tokens(task, kwargs["tokenizer"])
-            else:
+            elif not chat:  # chat prompts are longer than the corpus's: P is inferred from them
                 kwargs.setdefault("max_prompt_tokens", self.builtin_prompt_tokens)
         else:
             self.demo_error_rate = 0.0  # a dataset's demonstrations are its references
@@ -119,10 +159,35 @@ class TextTaskEnv(TokenEnv):
                 kwargs["tokenizer"] = self.data_tokenizer(task, kind, max_vocab)
             if lossless and kwargs.get("max_new_tokens") is None:
                 kwargs["max_new_tokens"] = self.data_max_new_tokens(task, kwargs["tokenizer"])
+        self.chat = chat
+        if chat:
+            if kwargs.get("tokenizer") is None:
+                raise ConfigError("chat=True needs an instruct LM's tokenizer (tokenizer='smollm2-135m', a folder or "
+                                  "a hub id); the built-in word-level tokenizer has no chat template.")
+            kwargs["tokenizer"] = load_tokenizer(kwargs["tokenizer"])
+            task = chat_task(task, kwargs["tokenizer"], self.chat_instruction if chat is True else chat)
         self._builtin_tokenizer = dataset is None and kwargs.get("tokenizer") is None
+        given_p = kwargs.get("max_prompt_tokens") is not None
         super().__init__(task, **kwargs)
+        if chat and (given_p or self.max_prompt_tokens == self.max_inferred_prompt_tokens):  # else none is cut
+            self.warn_cut_prompts()
         if self.from_dataset:
             self.prompt_table(self.split)  # a prompt that tokenizes to nothing fails here, not mid-run
+
+    def warn_cut_prompts(self) -> None:
+        """Warn (:class:`PromptCutWarning`) when chat prompts are longer than ``max_prompt_tokens``."""
+        P = self.max_prompt_tokens
+        longest = cut = total = 0
+        for split in self.task.splits:
+            encoded = self._encoded_prompts.get(split) or self._encode_prompts(split)
+            lengths = [len(ids) for ids in encoded]
+            cut += sum(n > P for n in lengths)
+            total += len(lengths)
+            longest = max(longest, *lengths)
+        if cut:
+            warnings.warn(f"{cut} of {total} chat prompts are longer than max_prompt_tokens={P}, so they lose their "
+                          f"end (the assistant header); pass max_prompt_tokens={longest} or max_examples/shorter "
+                          "sources.", PromptCutWarning, stacklevel=3)
 
     # ---- hooks ---------------------------------------------------------------------------------
     def builtin_task(self, corpus_seed: int) -> Task:

@@ -64,7 +64,7 @@ class TranslateEnv(TextTaskEnv):
     - ``direction`` (``"en-xx"``): ``"en-xx"`` or ``"xx-en"`` for the built-in corpus; for a
       dataset with a ``translation`` column, the language pair to read (``"de-en"``).
     - ``corpus_seed`` (0), ``dataset``, ``dataset_config``, ``columns``, ``max_examples``,
-      ``normalize``, ``tokenizer_kind``, ``max_vocab``, ``lossless``: as in
+      ``normalize``, ``tokenizer_kind``, ``max_vocab``, ``lossless``, ``chat``: as in
       :class:`~lmgym.envs.summarize.SummarizeEnv`.
     - Every :class:`~lmgym.token_env.TokenEnv` argument: ``tokenizer``, ``scorer``, ``split``,
       ``max_prompt_tokens``, ``max_new_tokens``, ``render_mode``.
@@ -103,6 +103,7 @@ class TranslateEnv(TextTaskEnv):
     default_max_new_tokens: ClassVar[int] = 20
     task_kind: ClassVar[str] = "translate"
     template: ClassVar[str] = corpus.TEMPLATE
+    chat_instruction: ClassVar[str] = "Translate the following text.\n\n{source}"
     builtin_prompt_tokens: ClassVar[int] = corpus.MAX_SENTENCE_TOKENS - 4
 
     def __init__(self, corpus_seed: int = 0, direction: str | None = None, **kwargs: Any) -> None:

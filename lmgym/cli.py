@@ -18,7 +18,7 @@ Subcommands::
     lmgym rlhf-bench ...            that pipeline per env and seed -> leaderboards/rlhf/
     lmgym tool-bench ...            PPO on Calculator-v0 with and without the calculator -> leaderboards/tools/
     lmgym label --pairs F --output L  a person picks the better completion; every answer saved at once
-    lmgym review-demo [--preset gpu]  SmolLM2-135M + PPO (LoRA) writes positive reviews -> leaderboards/smollm2/
+    lmgym lm-demo [--task summarize]  SmolLM2-135M + PPO (LoRA): positive reviews / summaries -> leaderboards/smollm2/
 
 Subcommands with many options live in their own modules and parse their own flags; this file
 only dispatches, so ``lmgym list`` never imports torch.
@@ -48,8 +48,9 @@ DELEGATED: dict[str, tuple[str, str]] = {
     "rlhf-bench": ("lmgym.agents.bench.rlhf:main", "the RLHF pipeline per env and seed -> leaderboards/rlhf/"),
     "tool-bench": ("lmgym.agents.bench.tools:main", "Calculator-v0 with and without the tool -> leaderboards/tools/"),
     "label": ("lmgym.label:main", "people label preference pairs in the terminal (resumable)"),
-    "review-demo": ("lmgym.agents.bench.review_demo:main",
-                    "SmolLM2-135M + PPO (LoRA) on PositiveReview-v1 -> leaderboards/smollm2/"),
+    "lm-demo": ("lmgym.agents.bench.lm_demo:main",
+                "SmolLM2-135M + PPO (LoRA): positive reviews or (--task summarize) summaries -> leaderboards/smollm2/"),
+    "review-demo": ("lmgym.agents.bench.lm_demo:main", "the same as lm-demo (--task review is its default)"),
 }
 
 

@@ -23,6 +23,11 @@ from lmgym.model_presets import GGUFPreset, is_converted, resolve_model
 SPECIALS = ["<unk>", "<s>", "</s>", "<|endoftext|>"]
 
 
+#: A ChatML-style chat template (the kind SmolLM2-Instruct ships), so ``chat=True`` works on the tiny model.
+CHAT_TEMPLATE = ("{% for m in messages %}<s>{{ m['role'] }}\n{{ m['content'] }}</s>\n{% endfor %}"
+                 "{% if add_generation_prompt %}<s>assistant\n{% endif %}")
+
+
 def _byte_symbols() -> list[str]:
     """GPT-2's printable stand-ins for the 256 bytes (the byte-level BPE alphabet), in byte order."""
     keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
@@ -54,6 +59,7 @@ def write_tiny_gguf(path: Path, seed: int = 0) -> Path:
     w.add_eos_token_id(2)
     w.add_unk_token_id(0)
     w.add_pad_token_id(2)
+    w.add_chat_template(CHAT_TEMPLATE)
     rng = np.random.default_rng(seed)
 
     def weight(name: str, *shape: int) -> None:
@@ -189,28 +195,51 @@ def test_smollm2_preset_loads_and_writes_english(cache: Path) -> None:
 
 
 def test_review_demo_runs_end_to_end_on_a_tiny_gguf(tiny_gguf: Path, cache: Path, tmp_path: Path) -> None:
-    """``lmgym review-demo --preset tiny --model FILE.gguf``: train, score reward parts, write JSON/MD/PNG + README."""
+    """``lmgym lm-demo --preset tiny --model FILE.gguf``: train, score reward parts, write JSON/MD/PNG + README."""
     import json
 
-    from lmgym.agents.bench import review_demo
+    from lmgym.agents.bench import lm_demo
 
     out, readme = tmp_path / "demo", tmp_path / "README.md"
-    readme.write_text(f"intro\n{review_demo.README_BEGIN}\nstale block\n{review_demo.README_END}\nend\n")
-    assert review_demo.main(["--preset", "tiny", "--model", str(tiny_gguf), "--threads", "1", "--output", str(out),
-                             "--readme", str(readme)]) == 0
-    record = json.loads((out / "tiny.json").read_text())
+    begin, end = lm_demo.readme_markers("review")
+    readme.write_text(f"intro\n{begin}\nstale block\n{end}\nend\n")
+    assert lm_demo.main(["--preset", "tiny", "--model", str(tiny_gguf), "--threads", "1", "--output", str(out),
+                         "--readme", str(readme)]) == 0
+    record = json.loads((out / "review-tiny.json").read_text())
     for key in ("before", "after"):
         parts = record[key]
-        assert set(review_demo.PARTS) <= set(parts) and -1 <= parts["sentiment"] <= 1
+        assert {"sentiment", "fluency_lm", "repetition"} <= set(parts) and -1 <= parts["sentiment"] <= 1
         # the reward is the weighted sum of its parts (greedy completions of the same openings)
         assert parts["score"] == pytest.approx(parts["sentiment"] + parts["fluency_lm"] - parts["repetition"], abs=1e-6)
     assert record["before"]["kl"] == pytest.approx(0.0, abs=1e-6) and record["after"]["kl"] >= 0
     assert len(record["curve"]) == 1 and record["tokens_per_s"] > 0 and record["peak_memory"]["rss_mib"] > 0
     assert record["samples"] and record["env_kwargs"] == {"fluency": str(tiny_gguf)}
-    text = (out / "tiny.md").read_text()
-    assert "| + PPO (LoRA) |" in text and "tokens/s" in text and (out / "tiny.png").is_file() == bool(
+    text = (out / "review-tiny.md").read_text()
+    assert "| + PPO (LoRA) |" in text and "tokens/s" in text and (out / "review-tiny.png").is_file() == bool(
         pytest.importorskip("matplotlib"))
     block = readme.read_text()
     assert block.startswith("intro\n") and block.endswith("end\n")
     assert "stale block" not in block and "peak memory" in block
-    assert review_demo.main(["--preset", "gpu", "--table-only", "--output", str(out)]) == 2  # no gpu.json yet
+    assert lm_demo.main(["--preset", "gpu", "--table-only", "--output", str(out)]) == 2  # no review-gpu.json yet
+
+
+def test_summarize_demo_runs_zero_shot_through_the_chat_template(tiny_gguf: Path, cache: Path, tmp_path: Path) -> None:
+    """``lmgym lm-demo --task summarize --preset tiny``: chat prompts on the docstring data, ROUGE parts recorded."""
+    import json
+
+    from lmgym.agents.bench import lm_demo
+
+    out = tmp_path / "demo"
+    assert lm_demo.main(["--task", "summarize", "--preset", "tiny", "--model", str(tiny_gguf), "--threads", "1",
+                         "--output", str(out)]) == 0
+    record = json.loads((out / "summarize-tiny.json").read_text())
+    assert record["env_kwargs"] == {"dataset": "examples/data/docstring_summaries.jsonl", "chat": True}
+    for key in ("before", "after"):
+        parts = record[key]
+        assert 0 <= parts["score"] <= 1 and {"rouge1", "rouge2", "rougeL"} <= set(parts)
+        # the reward is ROUGE: the mean of the three F1s of the same greedy completions
+        assert parts["score"] == pytest.approx((parts["rouge1"] + parts["rouge2"] + parts["rougeL"]) / 3, abs=1e-6)
+    sample = record["samples"][0]
+    assert sample["source"] and sample["reference"] and "<s>assistant" not in sample["source"]
+    text = (out / "summarize-tiny.md").read_text()
+    assert "ROUGE-L" in text and "reference:" in text and "chat=true" in text
