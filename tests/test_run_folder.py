@@ -212,3 +212,19 @@ def test_play_with_closed_stdin_and_bad_token_id(monkeypatch, capsys):
     assert cmd_play(argparse.Namespace(env="lmgym/Copy-v0", seed=0)) == 0  # before: AttributeError
     assert cmd_play(argparse.Namespace(env="lmgym/Copy-v0", seed=0), stdin=io.StringIO("#999\nquit\n")) == 0
     assert "outside the vocabulary" in capsys.readouterr().out  # before: UnboundLocalError
+
+
+def test_evaluation_env_has_no_more_slots_than_examples(tmp_path):
+    """Spare evaluation slots would decode copies of the last example: the eval env is sized to the examples."""
+    from lmgym.agents.train.run import set_up
+
+    def slots(eval_examples: int) -> tuple[int, int]:
+        config = TrainConfig(env="lmgym/Copy-v0", env_kwargs={"length": 3, "vocab_size": 5},
+                             eval_examples=eval_examples, eval_batch_size=100, output_dir=str(tmp_path),
+                             name=f"slots{eval_examples}", progress=False, tensorboard=False)
+        run = set_up(config)
+        return run.eval_envs.num_envs, len(run.eval_envs.env.task.examples("validation"))
+
+    assert slots(3)[0] == 3
+    num_envs, split_size = slots(50)
+    assert split_size < 50 and num_envs == split_size  # a small split: one slot per example

@@ -37,7 +37,7 @@ from lmgym.agents.train.metrics import (
     results_table,
 )
 from lmgym.atomic import atomic_path, write_atomic
-from lmgym.errors import CheckpointError, ConfigError, MissingDependencyError
+from lmgym.errors import CheckpointError, ConfigError, MissingDependencyError, TaskError
 from lmgym.model_presets import resolve_model
 from lmgym.validation import make_checked_env
 
@@ -77,6 +77,14 @@ def make_envs(config: TrainConfig, num_envs: int) -> Any:
     if "tokenizer" not in kwargs and os.path.isfile(os.path.join(model, "tokenizer_config.json")):
         kwargs["tokenizer"] = model
     return make_checked_env(config.env, num_envs=num_envs, autoreset_mode="disabled", **kwargs)
+
+
+def eval_split_size(env: Any, split: str = "validation") -> int:
+    """Examples in ``env``'s evaluation split (a large number when the env has no such split)."""
+    try:
+        return max(1, len(env.task.examples(split)))
+    except (AttributeError, TaskError):  # no task or no such split: evaluation reports it later
+        return 1 << 30
 
 
 def default_run_name(config: TrainConfig) -> str:
@@ -256,7 +264,9 @@ def set_up(config: TrainConfig) -> Run:
     accelerator.wait_for_everyone()
     logger = MetricsLogger(run_dir, tensorboard=config.tensorboard, enabled=accelerator.is_main_process)
     # The evaluation env shares the task, tokenizer and scorer of the training env's prototype.
-    eval_envs = type(envs.unwrapped)(num_envs=config.eval_batch_size, autoreset_mode="disabled", env=envs.env)
+    # No more slots than examples per evaluation: spare slots would decode copies of the last example.
+    slots = min(config.eval_batch_size, max(1, config.eval_examples), eval_split_size(envs.env))
+    eval_envs = type(envs.unwrapped)(num_envs=slots, autoreset_mode="disabled", env=envs.env)
     # The task metric: the env's own scorer unless the reward scorer was overridden (then the default).
     overridden = config.scorer is not None or config.reward_model is not None or "scorer" in config.env_kwargs
     # Tool-use envs: the metric judges the answer without the reward's per-call penalty.
