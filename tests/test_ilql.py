@@ -15,7 +15,13 @@ import gymnasium as gym
 import lmgym  # noqa: F401
 from lmgym.agents.offline.data import build_log_data
 from lmgym.agents.offline.ilql import ILQLPolicy
-from lmgym.agents.offline.ilql_loss import ILQLSettings, ilql_loss, terminal_rewards
+from lmgym.agents.offline.ilql_loss import (
+    ILQLSettings,
+    awac_weights,
+    ilql_loss,
+    returns_to_go,
+    terminal_rewards,
+)
 from lmgym.agents.offline.make_logs import main as logs_main
 from lmgym.agents.offline.make_logs import make_logs
 from lmgym.agents.ppo.policy import build_policy
@@ -65,6 +71,52 @@ def test_terminal_rewards_pay_at_the_last_completion_token():
     mask = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0]])
     out = terminal_rewards(torch.tensor([2.0, -1.0]), mask)
     assert out.tolist() == [[0, 0, 2.0, 0], [-1.0, 0, 0, 0]]
+
+
+def test_returns_to_go_discount_the_terminal_reward_back_over_the_completion():
+    mask = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0]])
+    token_rewards = terminal_rewards(torch.tensor([2.0, -1.0]), mask)
+    assert returns_to_go(token_rewards, mask, 1.0).tolist() == [[2.0, 2.0, 2.0, 0.0], [-1.0, 0.0, 0.0, 0.0]]
+    assert returns_to_go(token_rewards, mask, 0.5).tolist() == [[0.5, 1.0, 2.0, 0.0], [-1.0, 0.0, 0.0, 0.0]]
+
+
+def test_awac_weights_are_exp_advantage_over_temperature_capped_and_normalised():
+    adv = torch.tensor([[0.0, 1.0, -1.0, 9.0], [2.0, 0.0, 0.0, 0.0]])
+    mask = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0]])
+    assert torch.equal(awac_weights(adv, mask, ILQLSettings(awac_temperature=0.0)), torch.ones_like(adv))
+    raw = awac_weights(adv, mask, ILQLSettings(awac_temperature=0.5, awac_normalize=False, max_awac_weight=20.0))
+    torch.testing.assert_close(raw, torch.tensor([[1.0, 7.389056, 0.135335, 20.0], [20.0, 1.0, 1.0, 1.0]]))
+    normalised = awac_weights(adv, mask, ILQLSettings(awac_temperature=0.5, max_awac_weight=20.0))
+    mean = (1.0 + 7.389056 + 0.135335 + 20.0) / 4  # over the 4 completion tokens; the padding's 20 is ignored
+    torch.testing.assert_close(normalised, raw / mean)
+    assert (normalised * mask).sum() / mask.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("advantage", ["return", "q"])
+def test_the_policy_term_is_the_advantage_weighted_nll(advantage):
+    """Temperature 0: the mean NLL of the logged tokens (BC); else each token's NLL times its AWAC weight."""
+    from lmgym.agents.ppo.math import masked_mean
+    from lmgym.agents.ppo.policy import lm_forward
+
+    env, policy = tiny_policy()
+    data = build_log_data(env, load_logs([{"prompt": "a b =", "completion": "a b", "reward": 1},
+                                          {"prompt": "b c =", "completion": "c a", "reward": -2}]))
+    batch = data.data.batch(torch.arange(2), "cpu")
+    settings = ILQLSettings(awac_temperature=0.3, awac_advantage=advantage)
+    _, parts = ilql_loss(policy, batch, data.rewards, settings)
+    _, bc = ilql_loss(policy, batch, data.rewards, ILQLSettings())
+    prompt_ids, prompt_mask, response_ids, response_mask = batch
+    with torch.no_grad():
+        logits, hidden = lm_forward(policy.model, prompt_ids, prompt_mask, response_ids, response_mask)
+        logp = torch.log_softmax(policy.cut_logits(logits), -1).gather(-1, response_ids.unsqueeze(-1)).squeeze(-1)
+        mask = response_mask.float()
+        v = policy.values_from_hidden(hidden)
+        if advantage == "q":
+            adv = policy.advantages(hidden).gather(-1, response_ids.unsqueeze(-1)).squeeze(-1)
+        else:  # gamma = 1: every token's return is its row's reward
+            adv = data.rewards[:, None] - v
+    torch.testing.assert_close(bc["ilql/policy_loss"], masked_mean(-logp, mask))
+    torch.testing.assert_close(parts["ilql/policy_loss"], masked_mean(-logp * awac_weights(adv, mask, settings), mask))
 
 
 def test_loss_trains_q_v_and_lm_but_not_the_target_heads():

@@ -1,12 +1,14 @@
 """The ILQL policy: an LM with twin Q heads, their target copies and a V head on the shared trunk.
 
 Implicit Language Q-Learning (Snell et al. 2022) learns token-level values from logged rewards, with
-no sampling during training. At decoding it steers the language model (trained by behaviour cloning
-on the same logs) with the learned advantage::
+no sampling during training. At decoding it steers the language model (trained on the same logs by
+behaviour cloning, or by advantage-weighted regression with ``--ilql-awac-temperature``) with the
+learned advantage::
 
-    logits'(a | s) = log pi_BC(a | s) + beta * (min_i Qtarget_i(s, a) - V(s))
+    logits'(a | s) = log pi(a | s) + beta * (min_i Qtarget_i(s, a) - V(s))
 
-so ``beta = 0`` is the behaviour-cloning policy and a larger ``beta`` trusts the values more.
+so ``beta = 0`` is the trained LM alone (the behaviour-cloning policy, or the AWR policy) and a larger
+``beta`` trusts the values more.
 :class:`ILQLPolicy` is a :class:`~lmgym.agents.ppo.policy.PolicyWithValue` (its value head is V), so
 every decoder of a policy (rollouts, evaluation, ``lmgym eval --agent runs/x/policy``, the env agent)
 decodes the steered distribution. Losses are in :mod:`lmgym.agents.offline.ilql_loss`.
@@ -68,10 +70,10 @@ class ILQLPolicy(PolicyWithValue):
     """A policy whose decoding is steered by ILQL's advantage (see the module docstring).
 
     Args:
-        model: the transformers LM (its LM head is the behaviour-cloning policy).
+        model: the transformers LM (its LM head is the unsteered policy: BC or AWR, see the module docstring).
         value_head: V (``nn.Linear(H, 1)``); new by default.
         num_actions: the env's vocabulary size (logits and Q values are cut to it).
-        beta: steering strength at decoding (``0``: behaviour cloning). Change it any time with :attr:`beta`.
+        beta: steering strength at decoding (``0``: the LM alone). Change it any time with :attr:`beta`.
         heads: existing Q heads; new by default.
     """
 
@@ -98,7 +100,7 @@ class ILQLPolicy(PolicyWithValue):
         return q - self.values_from_hidden(hidden).unsqueeze(-1)
 
     def decode_outputs(self, logits: torch.Tensor, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Steered logits ``log pi_BC + beta * (Q - V)`` and V."""
+        """Steered logits ``log pi + beta * (Q - V)`` and V."""
         logp = torch.log_softmax(self.cut_logits(logits).float(), -1)
         if self.beta:
             logp = logp + self.beta * self.advantages(hidden).float()

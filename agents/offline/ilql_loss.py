@@ -10,8 +10,16 @@ sequence reward ``r`` paid at the last token and ``V(s_{T+1}) = 0``:
 - **CQL**: the cross-entropy of each Q head's values as logits against ``a_t``, which pushes down Q of
   tokens the logs never chose;
 - **policy (AWAC-style)**: the cross-entropy of the LM's logits against ``a_t``, weighted by
-  ``exp(A / awac_temperature)`` when ``awac_temperature > 0`` (advantage-weighted regression), else
-  unweighted (behaviour cloning: ILQL's ``beta = 0`` policy is then the BC policy of the logs).
+  ``exp(A_t / awac_temperature)`` (capped, normalised to mean 1 over the batch, see :func:`awac_weights`)
+  when ``awac_temperature > 0``, else unweighted. ``A_t`` is ``G_t - V(s_t)`` (``awac_advantage="return"``, the
+  default: the logged return against the learned V, AWR's Monte-Carlo advantage) or ``Q_target(s_t, a_t) - V(s_t)``
+  (``"q"``). ILQL's ``beta = 0`` policy is this LM: plain behaviour cloning of the logs with temperature 0, the
+  advantage-weighted (AWR) policy otherwise.
+
+Why the return by default: with one reward per completion, ``Q - V`` of a single token is a small, bootstrapped
+difference (about the sequence advantage divided by its length) that the Q heads learn slowly; weighting by it
+changed little at temperature 0.3 and collapsed the policy at 0.05 on Translate-v1, while ``G_t - V(s_t)`` at 0.5
+raised the ``beta = 0`` score from 0.47 to 0.70 (chrF, seed 0, learning rate 2e-3; SFT on all rows: 0.47).
 
 All means are over the completion's tokens (``response_mask``).
 """
@@ -43,6 +51,26 @@ class ILQLSettings:
     """Advantage weighting of the policy term (0: plain behaviour cloning)."""
     max_awac_weight: float = 20.0
     """Cap of the advantage weights (AWR's usual guard against a few huge weights)."""
+    awac_advantage: str = "return"
+    """What the policy term's advantage is: ``"q"``, ``Q_target(s_t, a_t) - V(s_t)`` (AWAC's, bootstrapped), or
+    ``"return"``, ``G_t - V(s_t)`` with ``G_t`` the logged return from ``t`` (AWR's Monte-Carlo advantage)."""
+    awac_normalize: bool = True
+    """Divide the advantage weights by their mean over the batch's tokens, so the policy term keeps behaviour
+    cloning's scale and the temperature only sets how unevenly the tokens count."""
+
+
+def awac_weights(advantages: torch.Tensor, mask: torch.Tensor, settings: ILQLSettings) -> torch.Tensor:
+    """The policy term's per-token weights ``(B, R)`` from the logged tokens' advantages ``A = Q_target - V``.
+
+    ``exp(A / awac_temperature)`` capped at ``max_awac_weight`` and (``awac_normalize``) divided by its mean over
+    the completion tokens of ``mask``; all ones when ``awac_temperature`` is 0 (behaviour cloning).
+    """
+    if settings.awac_temperature <= 0:
+        return torch.ones_like(advantages)
+    weights = torch.exp(advantages / settings.awac_temperature).clamp(max=settings.max_awac_weight)
+    if settings.awac_normalize:
+        weights = weights / masked_mean(weights, mask).clamp(min=1e-8)
+    return weights
 
 
 def terminal_rewards(rewards: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
@@ -50,6 +78,16 @@ def terminal_rewards(rewards: torch.Tensor, response_mask: torch.Tensor) -> torc
     last = (response_mask.sum(1) - 1).clamp(min=0)  # (B,)
     out = torch.zeros_like(response_mask, dtype=rewards.dtype)
     out[torch.arange(len(rewards), device=rewards.device), last] = rewards
+    return out * response_mask
+
+
+def returns_to_go(token_rewards: torch.Tensor, response_mask: torch.Tensor, gamma: float) -> torch.Tensor:
+    """``G_t = sum_{k >= t} gamma^(k - t) r_k`` over each row's completion tokens ``(B, R)`` (0 on padding)."""
+    out = torch.zeros_like(token_rewards)
+    running = torch.zeros_like(token_rewards[:, 0])
+    for t in range(token_rewards.shape[1] - 1, -1, -1):
+        running = token_rewards[:, t] + gamma * running
+        out[:, t] = running
     return out * response_mask
 
 
@@ -78,7 +116,8 @@ def ilql_loss(policy: torch.nn.Module, batch: tuple[torch.Tensor, ...], rewards:
 
     next_v = torch.cat([v[:, 1:], torch.zeros_like(v[:, :1])], 1).detach()
     next_mask = torch.cat([mask[:, 1:], torch.zeros_like(mask[:, :1])], 1)  # 0 after the last token
-    target = terminal_rewards(rewards.float(), response_mask) + settings.gamma * next_v * next_mask
+    token_rewards = terminal_rewards(rewards.float(), response_mask)  # (B, R)
+    target = token_rewards + settings.gamma * next_v * next_mask
     q_loss = sum(masked_mean((q - target) ** 2, mask) for q in q_taken)
 
     diff = target_q - v
@@ -90,17 +129,21 @@ def ilql_loss(policy: torch.nn.Module, batch: tuple[torch.Tensor, ...], rewards:
                           .view_as(mask), mask) for q in qs)
 
     nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), flat_actions, reduction="none").view_as(mask)
-    if settings.awac_temperature > 0:
-        with torch.no_grad():
-            weights = torch.exp((target_q - v) / settings.awac_temperature).clamp(max=settings.max_awac_weight)
-        nll = nll * weights
-    policy_loss = masked_mean(nll, mask)
+    with torch.no_grad():
+        if settings.awac_advantage == "return":
+            advantages = returns_to_go(token_rewards, mask, settings.gamma) - v
+        else:
+            advantages = target_q - v
+        weights = awac_weights(advantages, mask, settings)  # (B, R)
+    policy_loss = masked_mean(nll * weights, mask)
 
     loss = q_loss + v_loss + settings.cql_scale * cql + settings.awac_scale * policy_loss
     parts = {"ilql/loss": loss, "ilql/q_loss": q_loss, "ilql/v_loss": v_loss, "ilql/cql_loss": cql,
              "ilql/policy_loss": policy_loss, "ilql/v_mean": masked_mean(v, mask),
              "ilql/q_mean": masked_mean(q_taken[0], mask)}
+    if settings.awac_temperature > 0:
+        parts["ilql/awac_weight_max"] = (weights * mask).max()
     return loss, {k: val.detach() for k, val in parts.items()}
 
 
-__all__ = ["ILQLSettings", "ilql_loss", "terminal_rewards"]
+__all__ = ["ILQLSettings", "awac_weights", "ilql_loss", "returns_to_go", "terminal_rewards"]
