@@ -57,10 +57,11 @@ def _builtin_fluency(name: str, corpus_seed: int) -> Scorer:
 @functools.lru_cache(maxsize=4)
 def lm_fluency_scorer(model: str) -> Scorer:
     """``fluency_lm`` of the completion given the prompt under the causal LM ``model``, on the
-    ``ngram_fluency`` scale (``1 - log(perplexity) / log(V)``); loaded once per process and model."""
+    ``ngram_fluency`` scale (``1 - log(perplexity) / log(V)``), on CUDA when present; loaded once per process
+    and model."""
     from lmgym.scorers.models import FluencyLM
 
-    return FluencyLM(model=model, condition_on_prompt=True, scale="log_vocab", device="cpu")
+    return FluencyLM(model=model, condition_on_prompt=True, scale="log_vocab", device="auto")
 
 
 class FluencyRewardEnv(TextTaskEnv):
