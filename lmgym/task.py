@@ -103,3 +103,96 @@ def make_example(source: str, references: str | Sequence[str], template: str = "
     """Build an :class:`Example`, applying ``template`` to ``source`` for the prompt."""
     refs = (references,) if isinstance(references, str) else tuple(references)
     return Example(source=source, prompt=template.format(source=source), references=refs, meta=dict(meta))
+
+
+class ExampleStreams:
+    """:meth:`Task.sample`'s example indices for many slots at once, each slot with its own generator.
+
+    ``Task.sample`` draws ``rng.integers(n)``: NumPy's Lemire method on the generator's 32-bit outputs (for
+    ``1 < n <= 2**32``; ``n == 1`` draws nothing). This class takes those outputs from each generator in
+    blocks (``rng.integers(0, 2**32, size=k, dtype=np.uint32)`` yields exactly the next ``k`` of them) and applies
+    the same method to every slot in one array operation, so :meth:`draw` returns, slot by slot, what
+    successive ``rng.integers(n)`` calls would. A generator runs ahead of its slot by the unused part of its
+    block; :meth:`generator` winds it back before anything else uses it.
+
+    Args:
+        rngs: one generator per slot (``None`` until seeded); the list is shared and read, never replaced.
+
+    Example:
+        >>> rngs = [np.random.default_rng(s) for s in (1, 2)]
+        >>> streams = ExampleStreams(rngs)
+        >>> twins = [np.random.default_rng(s) for s in (1, 2)]
+        >>> [streams.draw(np.arange(2), 10).tolist() for _ in range(3)] == [
+        ...     [int(r.integers(10)) for r in twins] for _ in range(3)]
+        True
+    """
+
+    #: The most outputs taken from a generator at once (after one output, blocks double from 8 up to this).
+    block: int = 64
+
+    def __init__(self, rngs: list[np.random.Generator | None]) -> None:
+        self.rngs = rngs
+        n = len(rngs)
+        self._raw = np.zeros((n, self.block), np.uint64)  # each slot's block of 32-bit outputs
+        self._pos = np.zeros(n, np.int64)  # the next unused output of each block
+        self._end = np.zeros(n, np.int64)  # outputs in each block
+        self._size = np.zeros(n, np.int64)  # the size of each slot's last block (0: none since seeding)
+        self._saved: list[dict[str, Any] | None] = [None] * n  # generator state before each slot's block
+
+    def reseeded(self, slot: int) -> None:
+        """Forget ``slot``'s block: its generator was replaced (or reseeded) and is used from its start."""
+        self._pos[slot] = self._end[slot] = self._size[slot] = 0
+        self._saved[slot] = None
+
+    def generator(self, slot: int) -> np.random.Generator | None:
+        """``slot``'s generator, wound back to where the slot's draws so far leave it."""
+        rng, saved = self.rngs[slot], self._saved[slot]
+        if rng is not None and saved is not None:
+            rng.bit_generator.state = saved
+            used = int(self._pos[slot])
+            if used:
+                rng.integers(0, 2**32, size=used, dtype=np.uint32)
+            self._pos[slot] = self._end[slot] = 0
+            self._saved[slot] = None
+        return rng
+
+    def _refill(self, slot: int) -> None:
+        rng = self.rngs[slot]
+        assert rng is not None and self._pos[slot] == self._end[slot], "refill a seeded slot's used-up block"
+        # One output first (a slot reseeded for one episode costs one draw), then blocks of 8, 16, ... 64.
+        size = int(min(self.block, max(8, 2 * self._size[slot]))) if self._size[slot] else 1
+        self._saved[slot] = rng.bit_generator.state
+        self._raw[slot, :size] = rng.integers(0, 2**32, size=size, dtype=np.uint32)
+        self._pos[slot], self._end[slot], self._size[slot] = 0, size, size
+
+    def _next(self, slot: int) -> int:
+        if self._pos[slot] >= self._end[slot]:
+            self._refill(slot)
+        self._pos[slot] += 1
+        return int(self._raw[slot, self._pos[slot] - 1])
+
+    def draw(self, slots: np.ndarray, n: int) -> np.ndarray:
+        """One index in ``[0, n)`` per slot of ``slots`` (distinct slots): each slot's next ``rng.integers(n)``."""
+        if n == 1:
+            return np.zeros(len(slots), np.int64)  # (NumPy draws nothing for a range of one)
+        if not 1 < n <= 2**32:
+            return np.array([self.generator(i).integers(n) for i in slots.tolist()], np.int64)
+        every = len(slots) == len(self.rngs)
+        at = slice(None) if every else slots  # every slot (the usual restart): whole arrays, no row lists
+        used_up = self._pos[at] >= self._end[at]
+        if used_up.any():
+            for i in (np.flatnonzero(used_up) if every else slots[used_up]).tolist():
+                self._refill(i)
+        pos = self._pos[at]
+        # Lemire: m = u * n; the index is m >> 32 unless the low half is under (2**32 - n) % n (then redraw).
+        m = self._raw[slots, pos] * np.uint64(n)
+        self._pos[at] = pos + 1
+        threshold = (2**32 - n) % n
+        if threshold:
+            for j in np.flatnonzero((m & np.uint64(0xFFFFFFFF)) < np.uint64(threshold)).tolist():
+                while True:
+                    mj = self._next(int(slots[j])) * n
+                    if mj & 0xFFFFFFFF >= threshold:
+                        m[j] = mj
+                        break
+        return (m >> np.uint64(32)).astype(np.int64)

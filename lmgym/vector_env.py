@@ -35,12 +35,13 @@ from gymnasium.vector.utils import batch_space
 
 from lmgym.errors import InvalidActionError, ResetNeededError
 from lmgym.scorers import score_with_details
-from lmgym.task import Task
+from lmgym.task import ExampleStreams, Task
 from lmgym.token_env import TokenEnv, batch_meta
 from lmgym.validation import check_int
 
 _UNSIGNED = {size: np.dtype(f"u{size}") for size in (1, 2, 4, 8)}  # the unsigned view of a signed action dtype
 _max = np.maximum.reduce  # (the ufunc itself: no Python-level wrapper on every step)
+_NUMERIC = (int, float, bool)  # info values stored in a typed array (as VectorEnv._add_info does)
 _MODES = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP,
           "disabled": AutoresetMode.DISABLED, "lockstep": AutoresetMode.DISABLED}
 
@@ -106,6 +107,7 @@ class BatchedTokenEnv(VectorEnv):
         self.limit = R if max_episode_steps is None else min(R, int(max_episode_steps))
         self._pad, self._eos, self._V = self.env.pad_token_id, self.env.eos_token_id, self.env.vocab_size
         self._rngs: list[np.random.Generator | None] = [None] * N
+        self._streams = ExampleStreams(self._rngs)  # Task.sample's draws of every slot at once
         # The observation arrays (and the lengths, which are ``step``) are views of one int64 buffer, so
         # an observation is one copy of it; ``_slices`` says where each key lives.
         self._slices: list[tuple[str, slice, tuple[int, int]]] = []
@@ -177,13 +179,13 @@ class BatchedTokenEnv(VectorEnv):
             for j, i in enumerate(slots):
                 if rngs[i] is None or (seeds is not None and seeds[j] is not None):
                     rngs[i] = seeding.np_random(None if seeds is None else seeds[j])[0]
+                    self._streams.reseeded(i)
         if chosen is not None:
             index = chosen[rows]
         elif self._plain_sampling:  # each slot draws with its own stream, as a single env does (Task.sample)
-            n = len(examples)
-            index = np.array([rngs[i].integers(n) for i in slots], np.int64)
+            index = self._streams.draw(rows, len(examples))
         else:
-            index = np.array([self.task.sample(rngs[i], split)[0] for i in slots], np.int64)
+            index = np.array([self.task.sample(self._streams.generator(i), split)[0] for i in slots], np.int64)
         P, every = self._prompt.shape[1], len(rows) == self.num_envs
         at = slice(None) if every else rows  # every slot (the usual restart): plain slices, not row lists
         self._prompt[at] = table[index]
@@ -193,7 +195,7 @@ class BatchedTokenEnv(VectorEnv):
         if self._triggers.size:
             self._env_written[at] = 0
         self._length[at] = 0
-        self._longest = int(self._length.max())  # (an upper bound is enough: it only decides when to look)
+        self._longest = 0 if every else int(_max(self._length))  # (an upper bound is enough: it decides when to look)
         self._ended[at] = False
         self._num_ended = 0 if every else int(self._ended.sum())
         self._index[at] = index
@@ -231,6 +233,8 @@ class BatchedTokenEnv(VectorEnv):
 
         ``values`` maps each key to one value per row (a list or an array); dict values merge recursively.
         """
+        N = self.num_envs
+        every = len(rows) == N
         for key, column in values.items():
             if not len(column):
                 continue
@@ -240,20 +244,22 @@ class BatchedTokenEnv(VectorEnv):
                 array = self._merge_info(infos.get(key, {}), rows, sub)
             else:
                 array = infos.get(key)
-                numeric = type(first) in (int, float, bool) or isinstance(first, np.number)
-                if not numeric and not (isinstance(column, np.ndarray) and column.dtype == object):
+                numeric = type(first) in _NUMERIC or isinstance(first, np.number)
+                if not numeric and not (isinstance(column, np.ndarray) and column.dtype.kind == "O"):
                     column = np.fromiter(column, object, len(column))  # one element per row, lists included
-                if array is None and len(rows) == self.num_envs:  # every slot: the column is the array
+                if array is None and every:  # every slot: the column is the array
                     array = np.array(column, dtype=type(first)) if numeric else column
                 else:
                     if array is None:
-                        N = self.num_envs
                         array = np.zeros(N, type(first)) if numeric else np.full(N, None, object)
                     array[rows] = column
             mask = infos.get("_" + key)
-            if mask is None:
-                mask = np.zeros(self.num_envs, np.bool_)
-            mask[rows] = True
+            if mask is None and every:
+                mask = np.ones(N, np.bool_)
+            else:
+                if mask is None:
+                    mask = np.zeros(N, np.bool_)
+                mask[rows] = True
             infos[key], infos["_" + key] = array, mask
         return infos
 

@@ -248,6 +248,12 @@ def checked_score(
         raise ScorerError(
             f"Scorer {scorer.name!r} returned {len(values)} values for {n} inputs; it must return one per input."
         )
+    try:  # the usual case, in one pass each; any bad value is found (and named) by the loop below
+        out = list(map(float, values))
+        if all(map(math.isfinite, out)):
+            return out
+    except (TypeError, ValueError):
+        pass
     out = []
     for i, v in enumerate(values):
         try:

@@ -29,9 +29,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
-from functools import reduce
-from itertools import repeat
-from operator import sub
+from itertools import chain
 
 import numpy as np
 
@@ -74,6 +72,8 @@ class NgramFluency(Scorer):
     memo_size: int = 1 << 20
     #: Batches at least this large (with ``n == 2``) are scored together with NumPy look-ups.
     batch_from: int = 4
+    #: Vocabularies with at most this many (context, word) pairs keep every bigram's log-probability in a table.
+    dense_logs_up_to: int = 1 << 20
 
     def __init__(self, corpus: Sequence[str] | None = None, n: int = 2, discount: float = 0.75) -> None:
         if corpus is None:
@@ -184,39 +184,87 @@ class NgramFluency(Scorer):
             tables = self._bigram = (ids, p1, weight, np.asarray(keys, np.int64)[order], np.asarray(seen)[order])
         return tables
 
+    def _bigram_logs(self) -> np.ndarray | None:
+        """``log P_2(w | h)`` of every (context id, word id) pair at ``h * (ids + 1) + w``, each with ``math.log``
+        of :meth:`_bigram_tables`' sum (so equal to :meth:`prob`'s log); ``None`` for a vocabulary too large."""
+        logs = self.__dict__.get("_logs", False)
+        if logs is False:
+            ids, p1, weight, keys, seen = self._bigram_tables()
+            logs = None
+            if (len(ids) + 1) ** 2 <= self.dense_logs_up_to:
+                p = (weight[:, None] * p1[None, :]).ravel()  # an unseen bigram: 0.0 + weight * P_1 is this
+                p[keys] = seen + p[keys]
+                logs = np.array(list(map(math.log, p.tolist())))
+            self._logs = logs
+        return logs
+
+    def _piece_ids(self, pieces: list[str]) -> list[int]:
+        """The token ids (:meth:`_bigram_tables`) of whitespace-free pieces of text, in order, each piece's remembered.
+
+        A text's tokens are its pieces' tokens in order: tokens never span whitespace, and lowercasing
+        (final sigma included) reads no further than the whitespace around a piece. Most pieces are one token
+        (a word, a mark): those are remembered as one id (``_pieces``), the others as a tuple (``_multi``).
+        """
+        memo = self.__dict__.get("_pieces")
+        if memo is None or len(memo) > self.memo_size:
+            memo = self._pieces = {}
+            self._multi: dict[str, tuple[int, ...]] = {}
+        found = list(map(memo.get, pieces))
+        if None not in found:
+            return found
+        ids, multi = self._bigram_tables()[0], self._multi
+        unknown, out = len(ids), []
+        for piece, got in zip(pieces, found):
+            if got is None:
+                got = multi.get(piece)
+                if got is None:
+                    got = tuple(ids.get(t, unknown) for t in fluency_tokens(piece))
+                    if len(got) == 1:
+                        memo[piece] = got[0]
+                    else:
+                        multi[piece] = got
+                out.extend(got)
+            else:
+                out.append(got)
+        return out
+
     def _score_bigram_batch(self, completions: Sequence[str]) -> list[float]:
         """:meth:`score_text` of every completion (``n == 2``), the probabilities of all texts in one pass."""
         ids, p1, weight, keys, seen = self._bigram_tables()
-        unknown, get, eos = len(ids), ids.get, ids[EOS]
-        texts = [fluency_tokens(c) for c in completions]
-        flat: list[int] = []
-        for toks in texts:
-            if toks:
-                flat.append(0)  # <s>
-                flat.extend(map(get, toks, repeat(unknown)))
-                flat.append(eos)
-        seq = np.asarray(flat, np.int64)  # every scored text: <s> tokens </s>
-        word = np.ones(len(seq), bool)
-        starts = np.cumsum([0] + [len(t) + 2 for t in texts if t])[:-1]
-        word[starts] = False  # positions whose token is predicted (all but each <s>)
-        pos = np.flatnonzero(word)
-        ctx, tok = seq[pos - 1], seq[pos]
-        key = ctx * (unknown + 1) + tok
-        at = np.minimum(np.searchsorted(keys, key), len(keys) - 1)
-        term = np.where(keys[at] == key, seen[at], 0.0)
-        logs = list(map(math.log, (term + weight[ctx] * p1[tok]).tolist()))  # math.log, as prob() is logged
-        log_v, out, k = math.log(self.vocab_size), [], 0
-        for toks in texts:
-            if not toks:
-                out.append(0.0)
-                continue
-            total = reduce(sub, logs[k : k + len(toks) + 1], 0.0)  # total -= log p, in the text's order
-            k += len(toks) + 1
-            out.append(min(1.0, max(0.0, 1.0 - total / (len(toks) + 1) / log_v)))
-        return out
+        unknown, eos = len(ids), ids[EOS]
+        split = [c.split() for c in completions]
+        tokens = self._piece_ids(list(chain.from_iterable(split)))
+        counts = np.fromiter(map(len, split), np.int64, len(split))  # pieces per text
+        if len(tokens) != int(counts.sum()):  # some piece has several tokens: count each text's
+            counts = np.fromiter((len(self._piece_ids(p)) for p in split), np.int64, len(split))
+        if not tokens:
+            return [0.0] * len(completions)
+        # One row per text: <s> tokens </s>, then </s> as padding; row i predicts its places 1 .. counts[i] + 1.
+        width = int(counts.max()) + 2
+        seq = np.full((len(split), width), eos, np.int64)
+        seq[:, 0] = 0  # <s>
+        places = np.arange(width - 1)
+        seq[:, 1:][places < counts[:, None]] = tokens
+        key = seq[:, :-1] * (unknown + 1) + seq[:, 1:]  # (context, word) of every place
+        table = self._bigram_logs()
+        if table is not None:
+            logs = table[key]
+        else:
+            ctx, tok = seq[:, :-1].ravel(), seq[:, 1:].ravel()
+            at = np.minimum(np.searchsorted(keys, key.ravel()), len(keys) - 1)
+            term = np.where(keys[at] == key.ravel(), seen[at], 0.0)
+            # math.log, as prob() is logged
+            logs = np.array(list(map(math.log, (term + weight[ctx] * p1[tok]).tolist()))).reshape(key.shape)
+        # Each text's sum in its order (total -= log p): zeros after its end, summed left to right.
+        total = -np.cumsum(np.where(places <= counts[:, None], logs, 0.0), axis=1)[:, -1]
+        score = np.minimum(1.0, np.maximum(0.0, 1.0 - total / (counts + 1) / math.log(self.vocab_size)))
+        return np.where(counts > 0, score, 0.0).tolist()  # a text without tokens scores 0
 
     def __getstate__(self) -> dict[str, object]:
         state = dict(self.__dict__)
         state.pop("_log_probs", None)  # a memo and look-up tables: rebuilt on use
         state.pop("_bigram", None)
+        state.pop("_pieces", None)
+        state.pop("_multi", None)
+        state.pop("_logs", None)
         return state

@@ -37,6 +37,8 @@ class Sentiment(Scorer):
     name = "sentiment"
     range = (-1.0, 1.0)
     library = "vaderSentiment"
+    #: Batches at least this large have their word contexts built together (``VaderCompound.compound_batch``).
+    batch_from: int = 4
     _vader: Any = None
 
     def __call__(self, prompts, completions, references=None, **meta):
@@ -44,6 +46,8 @@ class Sentiment(Scorer):
             from lmgym.scorers.vader import VaderCompound
 
             self._vader = VaderCompound()
+        if len(completions) >= self.batch_from:
+            return self._vader.compound_batch(completions)
         compound = self._vader.compound
         return [float(compound(c)) for c in completions]
 

@@ -45,14 +45,20 @@ class TokenAccuracy(Scorer):
 
     def __call__(self, prompts, completions, references=None, **meta):
         out = []
+        split = self.__dict__.get("_ref_words")  # reference -> its words: references come back every episode
+        if split is None or len(split) > 65_536:
+            split = self._ref_words = {}
         for i, c in enumerate(completions):
             words = c.split()
-            best = 0.0
+            n, best = len(words), 0.0
             for r in _refs(references, i):
-                ref = r.split()
-                denom = max(len(words), len(ref))
+                ref = split.get(r)
+                if ref is None:
+                    ref = split[r] = r.split()
+                denom = n if n > len(ref) else len(ref)
                 acc = 1.0 if denom == 0 else sum(map(eq, words, ref)) / denom  # matches, position by position
-                best = max(best, acc)
+                if acc > best:
+                    best = acc
             out.append(best)
         return out
 

@@ -23,10 +23,13 @@ to ``polarity_scores`` itself. The values equal ``polarity_scores(text)["compoun
 
 from __future__ import annotations
 
-from itertools import compress
-from operator import itemgetter
+from collections.abc import Sequence
+from itertools import chain, compress
+from operator import and_, itemgetter
 from types import SimpleNamespace
 from typing import Any
+
+import numpy as np
 
 
 class VaderCompound:
@@ -51,11 +54,25 @@ class VaderCompound:
         self._strip = vs.SentiText._strip_punc_if_word
         # polarity_scores replaces a character found in the emoji lexicon; only one-character keys can match.
         self._emoji_chars = frozenset(k for k in self.analyzer.emojis if len(k) == 1)
+        self._ascii_safe = all(not c.isascii() for c in self._emoji_chars)  # an ASCII text then has no emoji
         # Words some rule names (lowercase); any other neighbour is seen only as in or out of the lexicon.
         named = {*vs.NEGATE, *RULE_WORDS}
         for phrase in (*vs.BOOSTER_DICT, *vs.SPECIAL_CASES):  # (its SENTIMENT_LADEN_IDIOMS check is never run)
             named.update(phrase.split())
         self._named = frozenset(named)
+        # The words of its phrases of several words (idioms, "kind of"...): rules only look them up joined with
+        # their neighbours. Some are named for nothing else (e.g. "the"); in a text where no two of these words
+        # follow each other no phrase can match, and those words are seen as plain words.
+        # "at" counts only right before "least" (its "least" rule): a phrase here too. "kind" and "of" count only
+        # as "kind of", a phrase.
+        phrases = [p.split() for p in (*vs.BOOSTER_DICT, *vs.SPECIAL_CASES, "at least")]
+        self._phrase_words = frozenset(w for p in phrases if len(p) > 1 for w in p)
+        single = {p[0] for p in phrases if len(p) == 1}
+        rules = set(RULE_WORDS) - {"at", "kind", "of"}
+        self._phrase_only = frozenset(self._phrase_words - {*vs.NEGATE, *rules, *single})
+        # Three before a word, in a text without phrases, rules read a word only as "no", "never", "without", a
+        # negation or a booster (else only whether it is in the lexicon).
+        self._far = frozenset({"no", "never", "without", *vs.NEGATE, *single})
         # After a word, rules read less: the next word as "of" ("kind of"), as in or out of the lexicon ("no")
         # or as the 2nd word of an idiom; the one after that only as the 3rd word of an idiom.
         idioms = [phrase.split() for phrase in vs.SPECIAL_CASES]
@@ -65,25 +82,44 @@ class VaderCompound:
         self._in_lexicon = min(w for w in lexicon if self._plain(w) and w == w.lower() and w.isalpha())
         self._outside = "<w>"
         assert self._outside not in lexicon and self._plain(self._outside)
+        # Lexicon words whose valence can be zero before the neighbour rules run ("no" before a lexicon word, or a
+        # zero entry): for them a neighbour outside the lexicon (valence + 0.0) may flip the sign of a zero, so
+        # their contexts keep every neighbour's lexicon membership.
+        self._exact = frozenset({"no", *(w for w, v in lexicon.items() if v == 0)})
         self._texts: dict[str, float] = {}
-        # raw token -> SentiText's word, what rules see of it before a word, right after it and two after it,
-        # and whether it is a lexicon word
-        self._tokens: dict[str, tuple[str, str, str, str, bool]] = {}
+        # raw token -> its views (indexed by the names below): SentiText's word, what rules see of it before a word,
+        # right after it and two after it, whether it is a lexicon word, what rules see of it one or two before a
+        # word and right after a word (for a word not in ``_exact``), whether it is in ``_exact``, whether it is a
+        # phrase word, and what rules see of it three before a word and one or two before it in a text without phrases
+        self._tokens: dict[str, tuple[Any, ...]] = {}
         self._contexts: dict[tuple[Any, ...], Any] = {}  # (word, before, after, caps) -> valence
+        # For compound_batch: view -> symbol id, raw token -> row of the token table, symbol-id keys -> valence.
+        self._symbols: dict[str, int] = {}
+        self._symbol_views: list[str] = []
+        self._rows: dict[str, int] = {}
+        self._table = np.zeros((256, len(_COLUMNS) + 5), np.int64)
+        self._int_contexts: dict[tuple[int, ...], Any] = {}
 
     def _plain(self, word: str) -> bool:
         """Whether no rule names ``word`` (so as a neighbour only its lexicon membership counts)."""
         lower = word.lower()
         return lower not in self._named and "n't" not in lower
 
-    def _token(self, raw: str) -> tuple[str, str, str, str, bool]:
+    def _token(self, raw: str) -> tuple[Any, ...]:
         word = self._strip(raw)
         lower = word.lower()
         listed = lower in self.analyzer.lexicon
         kind = self._in_lexicon if listed else self._outside
-        entry = self._tokens[raw] = (word, kind if self._plain(word) else word,
+        plain = self._plain(word)
+        free = plain or lower in self._phrase_only  # plain in a text without phrases
+        far = lower in self._far or "n't" in lower  # read by a rule three before a word, in a text without phrases
+        entry = self._tokens[raw] = (word, kind if plain else word,
                                      word if lower in self._second else kind,
-                                     word if lower in self._third else self._outside, listed)
+                                     word if lower in self._third else self._outside, listed,
+                                     self._outside if plain else word,
+                                     word if lower in self._second else self._outside, lower in self._exact,
+                                     lower in self._phrase_words, word if far else kind,
+                                     self._outside if free else word)
         return entry
 
     def compound(self, text: str) -> float:
@@ -96,23 +132,44 @@ class VaderCompound:
         return value
 
     def _compound(self, text: str) -> float:
-        if not self._emoji_chars.isdisjoint(text):
+        if not (self._ascii_safe and text.isascii()) and not self._emoji_chars.isdisjoint(text):
             return self.analyzer.polarity_scores(text)["compound"]
         text = text.strip()  # what polarity_scores keeps of an emoji-free text
         if len(self._tokens) >= self.maxsize or len(self._contexts) >= self.maxsize:
             self._tokens.clear()
             self._contexts.clear()
-        get, token = self._tokens.get, self._token
-        entries = [get(w) or token(w) for w in text.split()]
-        words, seen = list(map(itemgetter(0), entries)), list(map(itemgetter(1), entries))
+        pieces = text.split()
+        entries = list(map(self._tokens.get, pieces))
+        if None in entries:
+            token = self._token
+            entries = [token(w) if e is None else e for w, e in zip(pieces, entries)]
+        words = list(map(itemgetter(_WORD), entries))
         n = len(words)
         # The library's allcap_differential: some, but not all, words are ALL CAPS.
         is_cap_diff = 0 < n - sum(map(str.isupper, words)) < n
         contexts = self._contexts
         sentiments: list[Any] = [0] * n  # boosters, "kind of" and words outside the lexicon: the library's int 0
-        for i in compress(range(n), map(itemgetter(4), entries)):  # the lexicon words
-            after = (entries[i + 1][2], entries[i + 2][3]) if i + 2 < n else (entries[i + 1][2],) if i + 1 < n else ()
-            key = (words[i], tuple(seen[max(i - 3, 0) : i]), after, is_cap_diff)
+        phrase = list(map(itemgetter(_PHRASE), entries))
+        free = sum(phrase) < 2 or not any(map(and_, phrase, phrase[1:]))  # no two phrase words in a row: no phrase
+        seen_at, near_at = (_SEEN_FREE, _NEAR_FREE) if free else (_SEEN, _NEAR)
+        for i in compress(range(n), map(itemgetter(_LISTED), entries)):  # the lexicon words
+            if entries[i][_EXACT]:  # every neighbour as a rule could see it
+                after = (entries[i + 1][_NEXT], entries[i + 2][_THIRD]) if i + 2 < n else \
+                    (entries[i + 1][_NEXT],) if i + 1 < n else ()
+                key = (words[i], tuple(e[_SEEN] for e in entries[max(i - 3, 0) : i]), after, is_cap_diff)
+            else:
+                # A plain word one or two before it, or right after it, changes nothing whether or not it is in
+                # the lexicon (no rule names it, and outside the lexicon it adds a booster value of 0.0 and
+                # negates nothing); three before it, its membership decides whether the idiom rules run. After
+                # it, only phrases (idioms, "kind of") read words, and a text without phrases has none.
+                if free:
+                    after = _NOTHING_AFTER[n - 1 - i if i + 2 >= n else 2]
+                else:
+                    after = (entries[i + 1][_NEXT_PLAIN], entries[i + 2][_THIRD]) if i + 2 < n else \
+                        (entries[i + 1][_NEXT_PLAIN],) if i + 1 < n else ()
+                before = (entries[i - 3][seen_at], entries[i - 2][near_at], entries[i - 1][near_at]) if i > 2 else \
+                    tuple(e[near_at] for e in entries[:i])
+                key = (words[i], before, after, is_cap_diff)
             valence = contexts.get(key)
             if valence is None:
                 valence = contexts[key] = self._valence(key)
@@ -123,12 +180,139 @@ class VaderCompound:
         if not sentiments:
             return 0.0
         sum_s = float(sum(sentiments))
-        emphasis = self.analyzer._punctuation_emphasis(text)
+        # (Without "!" or "?" the library's emphasis is 0.0, which changes no sum.)
+        emphasis = self.analyzer._punctuation_emphasis(text) if "!" in text or "?" in text else 0.0
         if sum_s > 0:
             sum_s += emphasis
         elif sum_s < 0:
             sum_s -= emphasis
         return round(self._normalize(sum_s), 4)
+
+    # ---- many texts in one array pass ------------------------------------------------------------
+    def compound_batch(self, texts: Sequence[str]) -> list[float]:
+        """:meth:`compound` of every text, the same numbers; the word contexts of all texts are built together.
+
+        Every text's tokens become rows of a table of their views (as symbol ids); each lexicon word's context
+        is read from the rows around it with array operations, as :meth:`_compound` reads it, and looked up
+        (an unseen context runs the library once, as there). Each text's valences are summed in its order.
+        A text with the word "but" gets the library's "but" rule on its valences; a text with an emoji takes
+        :meth:`_compound`.
+        """
+        out: list[Any] = list(map(self._texts.get, texts))
+        todo = [k for k, v in enumerate(out) if v is None]
+        if not todo:
+            return out
+        batch = [texts[k] for k in todo]
+        values = self._compound_many(batch)
+        memo = self._texts
+        for k, text, value in zip(todo, batch, values):
+            if len(memo) >= self.maxsize:
+                memo.clear()
+            out[k] = memo[text] = value
+        return out
+
+    def _symbol(self, view: str) -> int:
+        sid = self._symbols.get(view)
+        if sid is None:
+            sid = self._symbols[view] = len(self._symbol_views)
+            self._symbol_views.append(view)
+        return sid
+
+    def _row(self, raw: str) -> int:
+        """``raw``'s row in the token table: its views as symbol ids (``_COLUMNS``) and its flags."""
+        k = self._rows.get(raw)  # (a token seen earlier in the same batch)
+        if k is not None:
+            return k
+        entry = self._tokens.get(raw) or self._token(raw)
+        word = entry[_WORD]
+        row = [*map(self._symbol, itemgetter(*_COLUMNS)(entry)), entry[_LISTED], entry[_EXACT], entry[_PHRASE],
+               word.isupper(), word.lower() == "but"]
+        k = self._rows[raw] = len(self._rows)
+        if k == len(self._table):
+            self._table = np.concatenate([self._table, np.zeros_like(self._table)])
+        self._table[k] = row
+        return k
+
+    def _compound_many(self, texts: list[str]) -> list[float]:
+        if len(self._rows) >= self.maxsize or len(self._int_contexts) >= self.maxsize or \
+                len(self._tokens) >= self.maxsize or len(self._contexts) >= self.maxsize:
+            self._tokens.clear()
+            self._contexts.clear()
+            self._rows.clear()
+            self._int_contexts.clear()
+            self._symbols.clear()
+            self._symbol_views.clear()
+        pieces = [t.split() for t in texts]  # (the pieces of the stripped text: what _compound splits)
+        flat = list(chain.from_iterable(pieces))
+        rows = list(map(self._rows.get, flat))
+        if None in rows:
+            rows = [self._row(w) if r is None else r for w, r in zip(flat, rows)]
+        B, M = len(texts), len(rows)
+        counts = np.fromiter(map(len, pieces), np.int64, B)
+        table = self._table[np.asarray(rows, np.int64)]  # (M, columns)
+        text_of = np.repeat(np.arange(B), counts)  # (M,)
+        at = np.arange(M) - np.repeat(np.cumsum(counts) - counts, counts)  # each token's place in its text
+        n = counts[text_of]
+        upper = np.bincount(text_of, table[:, _UPPER_COL], B)
+        caps = (counts - upper > 0) & (counts - upper < counts)  # (B,) the library's allcap_differential
+        adjacent = table[:-1, _PHRASE_COL] & table[1:, _PHRASE_COL] & (text_of[:-1] == text_of[1:]) if M else []
+        free = np.bincount(text_of[:-1][np.asarray(adjacent, bool)], minlength=B) == 0  # (B,) no two phrase words
+        # Lexicon words and their contexts, as _compound keys them (-1: no word there).
+        p = np.flatnonzero(table[:, _LISTED_COL])
+        i, size, t = at[p], n[p], text_of[p]
+        exact, plain_free = table[p, _EXACT_COL].astype(bool), free[t]
+        # The views of the words 3, 2, 1 before and 1, 2 after each lexicon word (K, 5), as _compound reads them.
+        views = np.where(exact[:, None], _EXACT_VIEWS, np.where(plain_free[:, None], _FREE_VIEWS, _PHRASE_VIEWS))
+        there = (i[:, None] >= _NEED_BEFORE) & ((size - 1 - i)[:, None] >= _NEED_AFTER)
+        pad = np.zeros((3, table.shape[1]), np.int64)
+        padded = np.concatenate([pad, table, pad[:2]])
+        around = padded[(p + 3)[:, None] + _OFFSETS, views]
+        outside, inside = self._symbol(self._outside), self._symbol(self._in_lexicon)
+        # After a word in a text without phrases only whether a word is there counts.
+        around[:, 3:] = np.where((plain_free & ~exact)[:, None], outside, around[:, 3:])
+        around = np.where(there, around, -1)
+        # Only plain neighbours (outside the lexicon, or in it three before): the valence is the word's own, as
+        # in a text of that word alone (no rule fires; a plain word adds 0.0 to a non-zero valence at most).
+        alone = ~exact & ((around[:, 1:] == outside) | (around[:, 1:] == -1)).all(1) & \
+            ((around[:, 0] == outside) | (around[:, 0] == inside) | (around[:, 0] == -1))
+        around[alone] = -1
+        keys = np.column_stack([table[p, 0], around, caps[t]])
+        keys_list = list(map(tuple, keys.tolist()))
+        valences = list(map(self._int_contexts.get, keys_list))
+        if None in valences:
+            valences = [self._int_valence(k) if v is None else v for k, v in zip(keys_list, valences)]
+        # Each text's sum in its order, as sum() adds (a 0.0 first and between the lexicon words' valences).
+        sums = np.zeros((B, int(counts.max(initial=0)) + 1))
+        sums[t, i + 1] = valences
+        totals = np.cumsum(sums, axis=1)[:, -1].tolist()
+        but = np.flatnonzero(np.bincount(text_of, table[:, _BUT_COL], B)).tolist()
+        starts = (np.cumsum(counts) - counts).tolist()
+        for k in but:  # the library's "but" rule, on this text's words and valences (as _compound runs it)
+            views, words = self._symbol_views, table[starts[k] : starts[k] + counts[k], 0].tolist()
+            sentiments = self.analyzer._but_check([views[w] for w in words], sums[k, 1 : counts[k] + 1].tolist())
+            totals[k] = float(sum(sentiments))
+        out = []
+        for text, total in zip(texts, totals):
+            if not (self._ascii_safe and text.isascii()) and not self._emoji_chars.isdisjoint(text):
+                out.append(self._compound(text))
+                continue
+            if total and ("!" in text or "?" in text):
+                emphasis = self.analyzer._punctuation_emphasis(text.strip())
+                total = total + emphasis if total > 0 else total - emphasis
+            out.append(round(self._normalize(total), 4))
+        return out
+
+    def _int_valence(self, key: tuple[int, ...]) -> Any:
+        """The valence of a context keyed by symbol ids (see :meth:`_compound_many`), remembered under both keys."""
+        views = self._symbol_views
+        item, b3, b2, b1, a1, a2, caps = key
+        skey = (views[item], tuple(views[b] for b in (b3, b2, b1) if b >= 0),
+                tuple(views[a] for a in (a1, a2) if a >= 0), bool(caps))
+        valence = self._contexts.get(skey)
+        if valence is None:
+            valence = self._contexts[skey] = self._valence(skey)
+        self._int_contexts[key] = valence
+        return valence
 
     def _valence(self, key: tuple[Any, ...]) -> Any:
         """The valence ``polarity_scores`` gives a lexicon word in the context ``key`` (its loop body)."""
@@ -141,6 +325,21 @@ class VaderCompound:
         context = SimpleNamespace(words_and_emoticons=window, is_cap_diff=is_cap_diff)
         return self.analyzer.sentiment_valence(0, context, item, i, [])[-1]
 
+
+# The views of a token entry (:meth:`VaderCompound._token`).
+_WORD, _SEEN, _NEXT, _THIRD, _LISTED, _NEAR, _NEXT_PLAIN, _EXACT, _PHRASE, _SEEN_FREE, _NEAR_FREE = range(11)
+_NOTHING_AFTER = ((), ("<w>",), ("<w>", "<w>"))  # the words after a word, in a text without phrases
+# compound_batch's token table: these views as symbol ids, then the flags listed, exact, phrase, upper, "but".
+_COLUMNS = (_WORD, _SEEN, _NEXT, _THIRD, _NEAR, _NEXT_PLAIN, _SEEN_FREE, _NEAR_FREE)
+_LISTED_COL, _EXACT_COL, _PHRASE_COL, _UPPER_COL, _BUT_COL = range(len(_COLUMNS), len(_COLUMNS) + 5)
+# The words around a lexicon word that _compound reads: 3, 2, 1 before and 1, 2 after; how many words must be
+# before / after it for each to exist; and which view of each it reads (exact words; other words in a text
+# without phrases, where the words after are replaced by "a word"; other words in a text with phrases).
+_OFFSETS = np.array([-3, -2, -1, 1, 2])
+_NEED_BEFORE, _NEED_AFTER = np.array([3, 2, 1, 0, 0]), np.array([0, 0, 0, 1, 2])
+_EXACT_VIEWS = np.array([_COLUMNS.index(v) for v in (_SEEN, _SEEN, _SEEN, _NEXT, _THIRD)])
+_FREE_VIEWS = np.array([_COLUMNS.index(v) for v in (_SEEN_FREE, _NEAR_FREE, _NEAR_FREE, _NEXT_PLAIN, _THIRD)])
+_PHRASE_VIEWS = np.array([_COLUMNS.index(v) for v in (_SEEN, _NEAR, _NEAR, _NEXT_PLAIN, _THIRD)])
 
 #: Words vaderSentiment's rules compare with by name, besides its negations, boosters and idioms.
 RULE_WORDS = ("no", "or", "nor", "never", "so", "this", "without", "doubt", "least", "at", "very", "kind", "of",
