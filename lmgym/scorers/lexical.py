@@ -128,10 +128,22 @@ class KeywordCoverage(Scorer):
 
     def __call__(self, prompts, completions, references=None, **meta):
         out = []
+        lists = self.__dict__.setdefault("_lists_cache", {})
         for i, (completion, keywords) in enumerate(zip(completions, self._keyword_lists(len(completions), meta))):
             if keywords is None:
                 raise ValueError(f"keyword_coverage: input {i} has no 'keywords' meta.")
-            phrases = self._phrases(keywords)
+            try:  # an example's keywords come back every episode: their phrases are remembered
+                key = keywords if isinstance(keywords, str) else tuple(keywords) \
+                    if isinstance(keywords, (list, tuple)) else None
+                phrases = None if key is None else lists.get(key)
+            except TypeError:  # (keywords that are not strings)
+                key = phrases = None
+            if phrases is None:
+                phrases = self._phrases(keywords)
+                if key is not None:
+                    if len(lists) >= 65_536:
+                        lists.clear()
+                    lists[key] = phrases
             if not phrases:
                 out.append(1.0)
                 continue
@@ -155,6 +167,7 @@ class KeywordCoverage(Scorer):
         state.pop("_stemmer", None)
         state["_stem_cache"] = {}
         state["_phrase_cache"] = {}
+        state.pop("_lists_cache", None)
         return state
 
 

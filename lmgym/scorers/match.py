@@ -48,10 +48,12 @@ class TokenAccuracy(Scorer):
         split = self.__dict__.get("_ref_words")  # reference -> its words: references come back every episode
         if split is None or len(split) > 65_536:
             split = self._ref_words = {}
-        for i, c in enumerate(completions):
+        if references is None or len(references) != len(completions):
+            references = [_refs(references, i) for i in range(len(completions))]  # (raises as before)
+        for c, refs in zip(completions, references):
             words = c.split()
             n, best = len(words), 0.0
-            for r in _refs(references, i):
+            for r in refs:
                 ref = split.get(r)
                 if ref is None:
                     ref = split[r] = r.split()
