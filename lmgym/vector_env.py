@@ -34,7 +34,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from lmgym.errors import InvalidActionError, ResetNeededError
-from lmgym.scorers import score_with_details
+from lmgym.scorers.base import score_with_detail_columns
 from lmgym.task import ExampleStreams, Task
 from lmgym.token_env import TokenEnv, batch_meta
 from lmgym.validation import check_int
@@ -231,15 +231,17 @@ class BatchedTokenEnv(VectorEnv):
     def _merge_info(self, infos: dict[str, Any], rows: np.ndarray, values: dict[str, Any]) -> dict[str, Any]:
         """Batched ``VectorEnv._add_info``: the same keys, dtypes and ``_key`` masks, one call per key.
 
-        ``values`` maps each key to one value per row (a list or an array); dict values merge recursively.
+        ``values`` maps each key to one value per row (a list or an array), or to a dict of such columns;
+        dicts (and columns of dicts) merge recursively.
         """
         N = self.num_envs
         every = len(rows) == N
         for key, column in values.items():
-            if not len(column):
+            if isinstance(column, dict):  # one column per sub-key (e.g. the parts of a score)
+                array = self._merge_info(infos.get(key, {}), rows, column)
+            elif not len(column):
                 continue
-            first = column[0]
-            if isinstance(first, dict):
+            elif isinstance(first := column[0], dict):
                 sub = {k: [d[k] for d in column] for k in first}
                 array = self._merge_info(infos.get(key, {}), rows, sub)
             else:
@@ -416,13 +418,13 @@ class BatchedTokenEnv(VectorEnv):
         self._env_written[rows] = np.where(cleared, 0, self._env_written[rows])
         self._length[rows] = start
 
-    def _score(self, rows: np.ndarray, terminated: np.ndarray) -> dict[str, list]:
+    def _score(self, rows: np.ndarray, terminated: np.ndarray) -> dict[str, Any]:
         """Decode and score the episodes of ``rows`` (one batched scorer call); their final infos."""
         ends = (self._length[rows] - terminated[rows]).tolist()  # a terminated response drops its EOS
         completions = self.env.decode_batch([ids[:end] for ids, end in zip(self._response[rows].tolist(), ends)])
         examples = [self._examples[i] for i in rows.tolist()]
         prompts = [e.prompt for e in examples]
-        scores, details = score_with_details(
+        scores, details = score_with_detail_columns(
             self.scorer, prompts, completions, [list(e.references) for e in examples], **batch_meta(examples),
         )
         return {"prompt": prompts, "completion": completions, "references": [list(e.references) for e in examples],

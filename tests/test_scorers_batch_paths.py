@@ -6,7 +6,8 @@ the numbers of their definitions and of the one-text paths (which ``SyncVectorEn
   in batches of random sizes with small memos (so they empty);
 - ``ngram_fluency``: the batched bigram path, with and without its table of log-probabilities, equals the model's
   definition, on texts whose pieces hold one token and on texts with punctuation glued to words;
-- ``token_accuracy``, ``repetition`` and ``checked_score`` give what their plain definitions give, errors included.
+- ``token_accuracy``, ``repetition``, ``checked_score`` and ``WeightedSum.combine`` give what their plain definitions
+  give, errors included.
 Equality is exact (``==``).
 """
 
@@ -130,3 +131,20 @@ def test_repetition_batch_path_equals_its_definition(n):
     rep = make_scorer("repetition", n=n)
     assert [v for b in batches(texts, n) for v in rep(None, b)] == [definition(t) for t in texts]
     assert [rep(None, [t])[0] for t in texts[:300]] == [definition(t) for t in texts[:300]]
+
+
+def test_weighted_sum_combine_batch_equals_the_plain_sum():
+    from lmgym.scorers.base import WeightedSum, score_with_detail_columns, score_with_details
+
+    rng = np.random.default_rng(0)
+    scorer = WeightedSum({"length": 0.3, "repetition": -1.7, "token_f1": 1e-3})
+    for n in (1, 7, 8, 50):
+        parts = {name: rng.choice([0.0, -0.0, 1.0, 0.1, 1 / 3, -2.5e-8], n).tolist() for name, _, _ in scorer.parts}
+        plain = [sum(w * v for w, v in zip([0.3, -1.7, 1e-3], values)) for values in zip(*parts.values())]
+        assert scorer.combine(parts) == plain
+    texts = ["a b a b", "a", "", "b c d"] * 5
+    refs = [["a b"], ["a"], ["x"], ["b c"]] * 5
+    scores, columns = score_with_detail_columns(scorer, [""] * 20, texts, refs)
+    assert (scores, [dict(zip(columns, v)) for v in zip(*columns.values())]) == \
+        score_with_details(scorer, [""] * 20, texts, refs)
+    assert scores == [scorer(None, [t], [r])[0] for t, r in zip(texts, refs)]

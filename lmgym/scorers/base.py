@@ -17,6 +17,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from lmgym.errors import ScorerError, UnknownScorerError
 from lmgym.validation import check_float
 
@@ -93,10 +95,19 @@ class WeightedSum(Scorer):
         """Score with every component; returns ``{component_name: values}``."""
         return {name: checked_score(s, prompts, completions, references, **meta) for name, s, _ in self.parts}
 
+    #: Batches at least this large are summed with NumPy (the same additions, in the same order).
+    batch_from: int = 8
+
     def combine(self, parts: dict[str, list[float]]) -> list[float]:
         """The weighted sums of :meth:`details`' values (added part by part, in the parts' order)."""
         weights = [w for _, _, w in self.parts]
-        return [sum(w * v for w, v in zip(weights, values)) for values in zip(*(parts[n] for n, _, _ in self.parts))]
+        columns = [parts[n] for n, _, _ in self.parts]
+        if columns and len(columns[0]) >= self.batch_from:
+            total = np.zeros(len(columns[0]))  # sum() starts from 0; then + w * v per part, as below
+            for w, values in zip(weights, columns):
+                total = total + w * np.asarray(values, np.float64)
+            return total.tolist()
+        return [sum(w * v for w, v in zip(weights, values)) for values in zip(*columns)]
 
     def __call__(self, prompts, completions, references=None, **meta):
         return self.combine(self.details(prompts, completions, references, **meta))
@@ -298,10 +309,21 @@ def score_with_details(
 
     A scorer with parts (``details()`` and ``combine()``, e.g. :class:`WeightedSum`) reports each part.
     """
+    scores, columns = score_with_detail_columns(scorer, prompts, completions, references, **meta)
+    names = list(columns)
+    return scores, [dict(zip(names, values)) for values in zip(*columns.values())]
+
+
+def score_with_detail_columns(
+    scorer: Scorer,
+    prompts: Sequence[str],
+    completions: Sequence[str],
+    references: Sequence[Sequence[str]] | None = None,
+    **meta: Any,
+) -> tuple[list[float], dict[str, list[float]]]:
+    """:func:`score_with_details` with the details as one column per part: ``(scores, {part: values})``."""
     if callable(getattr(scorer, "details", None)) and callable(getattr(scorer, "combine", None)):
         parts = scorer.details(prompts, completions, references, **meta)
-        scores = scorer.combine(parts)
-        names = list(parts)
-        return scores, [dict(zip(names, values)) for values in zip(*parts.values())]
+        return scorer.combine(parts), parts
     scores = checked_score(scorer, prompts, completions, references, **meta)
-    return scores, [{scorer.name: s} for s in scores]
+    return scores, {scorer.name: scores}
