@@ -12,6 +12,7 @@ pytest.importorskip("accelerate")
 
 from lmgym.agents.bench import offline
 from lmgym.agents.bench.sweep import read_results
+from lmgym.agents.train import TrainConfig
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = ["--envs", "lmgym/Copy-v0", "--seeds", "0", "--prompts", "6", "--iterations", "2", "--steps-per-iteration", "3",
@@ -35,6 +36,10 @@ def test_runs_write_records_and_the_tables_come_from_them(tmp_path, capsys):
     sft_all = records["Copy-v0__sft-all__s0"]["score"]
     assert "| lmgym/Copy-v0 | `token_accuracy` | 1 |" in table and f"{sft_all:.4f} ± 0.0000" in table
     assert f"**{ilql['betas']['2.0'] - sft_all:+.4f} ± 0.0000**" in table
+    commit = (ilql["commit"] or "?")[:7]
+    assert f"--betas 2.0 0.0  # {commit}: sft-all, bc-top, ilql\n" in table  # the command, what it wrote and where
+    assert ilql["settings"]["ilql_awac_temperature"] == offline.DEFAULT_AWAC_TEMPERATURE
+    assert ilql["settings"]["ilql_learning_rate"] == TrainConfig.sft_learning_rate  # the SFT learners' rate
 
     # A rerun skips the runs already there; --readme fills the block from the same JSON.
     readme = tmp_path / "README.md"

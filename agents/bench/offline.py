@@ -172,8 +172,18 @@ def summarize(output: Path, beta: float, records: list[dict] | None = None) -> s
         f"AWR policy without steering. ILQL's headline is beta = {beta:g} (fixed in advance, the same for every env).",
         f"Commits: {commits_of(records)}. Machine: {records[0]['machine'].get('cpu')}, "
         f"{records[0]['machine'].get('cores')} cores.", "",
-        *tables(records, output, beta), "", "Commands:", "", "```bash", *sorted({r["command"] for r in records}),
-        "```", ""])
+        *tables(records, output, beta), "", "Commands (each with the commit and learners of the records it wrote):",
+        "", "```bash", *command_lines(records), "```", ""])
+
+
+def command_lines(records: list[dict]) -> list[str]:
+    """One line per distinct command: ``COMMAND  # COMMIT: learner, ...`` (the records it wrote)."""
+    by_command: dict[str, dict[str, set[str]]] = {}
+    for r in records:
+        by_command.setdefault(r["command"], {}).setdefault((r.get("commit") or "?")[:7], set()).add(r["learner"])
+    return [f"{command}  # " + "; ".join(f"{commit}: {', '.join(sorted(learners, key=LEARNERS.index))}"
+                                         for commit, learners in sorted(commits.items()))
+            for command, commits in sorted(by_command.items())]
 
 
 def readme_block(output: Path, beta: float, records: list[dict] | None = None) -> str:
