@@ -87,9 +87,10 @@ TASKS: dict[str, DemoTask] = {
                "rouge-score's numbers) against the docstring's own one-line summary, with the KL penalty to the "
                "reference. The table's ROUGE-1/2/L are F1 of the same greedy completions.",
         # 21 validation examples; rollouts at temperature 0.7 (at 1.0 SmolLM2's samples score 0.09 against
-        # greedy 0.16, little signal about the mode), 8 documents x 4 samples per iteration.
-        settings={"cpu": dict(num_envs=32, learning_rate=5e-4, temperature=0.7, eval_examples=21),
-                  "gpu": dict(learning_rate=5e-4, temperature=0.7, eval_examples=21)}),
+        # greedy 0.16, little signal about the mode), 8 documents x 4 samples per iteration; at lr 5e-4 20 iterations
+        # moved greedy ROUGE 0.156 -> 0.166 only (KL 0.08), so the adapters take bigger steps.
+        settings={"cpu": dict(num_envs=32, learning_rate=2e-3, temperature=0.7, eval_examples=21),
+                  "gpu": dict(learning_rate=2e-3, temperature=0.7, eval_examples=21)}),
 }
 
 #: ``lmgym train`` settings per preset (the rest are its defaults: RLOO needs no value head to warm up).
