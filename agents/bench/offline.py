@@ -52,8 +52,9 @@ DEFAULT_AWAC_TEMPERATURE = 0.5
 not help or collapsed; rewards are normalised to std 1 over the logs)."""
 DEFAULT_BETAS = (1.0, 0.0, 0.5, 2.0, 4.0, 8.0, 16.0)
 """ILQL evaluation betas; the first is the headline, the same for every env and fixed before the benchmark ran: 1 from
-pilots with the temperature above (seed 7 on PositiveReview-v1 and Keywords-v1, seed 0 on Translate-v1), where the
-score peaked at beta = 8 on PositiveReview-v1 and fell from beta = 0 on the other two."""
+pilots with the temperature above (seed 7 on PositiveReview-v1 and Keywords-v1, those two with a cosine learning-rate
+decay the benchmark does not use; seed 0 on Translate-v1), where the score peaked at beta = 8 on PositiveReview-v1 and
+fell from beta = 0 on the other two."""
 
 
 def logs_path(output: Path, env: str) -> Path:
