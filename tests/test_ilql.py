@@ -159,7 +159,7 @@ def test_save_and_load_restore_heads_beta_and_reward_stats(tmp_path):
 
 def test_beta_steers_greedy_decoding_to_the_rewarded_tokens(tmp_path):
     """The logs' mode is the wrong copy: beta = 0 (behaviour cloning) writes it, beta = 4 the rewarded one."""
-    results = train(tiny_config(tmp_path, shifted_logs(tmp_path / "logs.jsonl")))
+    results = train(tiny_config(tmp_path, shifted_logs(tmp_path / "logs.jsonl"), ilql_awac_temperature=0.0))
     assert set(results["after"]["betas"]) == {"0.0", "4.0"}
     folder = os.path.join(results["run_dir"], "policy")
     scores = {b: evaluate("lmgym/Copy-v0", folder, episodes=7, split="train", beta=b, **COPY)["mean"] for b in (0, 4)}

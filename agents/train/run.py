@@ -196,7 +196,8 @@ class Run:
     def row_names(self) -> tuple[str, str]:
         """The results table's two rows: the start policy and the trained one."""
         if self.config.algo == "ilql":
-            return "ILQL beta=0 (BC)", f"ILQL beta={self.config.ilql_beta:g}"
+            zero = "AWR" if self.config.ilql_awac_temperature > 0 else "BC"
+            return f"ILQL beta=0 ({zero})", f"ILQL beta={self.config.ilql_beta:g}"
         start = "SFT" if self.do_sft else "initial"
         return (start, f"{start}+PPO") if self.do_ppo else ("initial", "SFT")
 
