@@ -172,6 +172,8 @@ class PositiveReviewEnv(FluencyRewardEnv):
       except with a ``tokenizer=`` of another vocabulary (a pretrained LM's): then ``max_prompt_tokens``
       fits the longest prompt and ``max_new_tokens`` comes from the reference lengths in its tokens
       (before: the corpus's word counts, which cut subword prompts).
+    - v0/v1: the opt-in ``chat`` argument (prompts through an instruct tokenizer's chat template);
+      episodes without it are unchanged.
     """
 
     default_max_new_tokens: ClassVar[int] = 24
@@ -263,6 +265,8 @@ class KeywordsEnv(FluencyRewardEnv):
       except with a ``tokenizer=`` of another vocabulary (a pretrained LM's): then ``max_prompt_tokens``
       fits the longest prompt and ``max_new_tokens`` comes from the reference lengths in its tokens
       (before: the corpus's word counts, which cut subword prompts).
+    - v0/v1: the opt-in ``chat`` argument (prompts through an instruct tokenizer's chat template);
+      episodes without it are unchanged.
     """
 
     default_max_new_tokens: ClassVar[int] = 20

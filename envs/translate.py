@@ -97,6 +97,8 @@ class TranslateEnv(TextTaskEnv):
       except with a ``tokenizer=`` of another vocabulary (a pretrained LM's): then ``max_prompt_tokens``
       fits the longest prompt and ``max_new_tokens`` comes from the reference lengths in its tokens
       (before: the corpus's word counts, which cut subword prompts).
+    - v0/v1: the opt-in ``chat`` argument (prompts through an instruct tokenizer's chat template);
+      episodes without it are unchanged.
     """
 
     default_scorer: ClassVar[Any] = "chrf"
