@@ -179,8 +179,9 @@ class TextTaskEnv(TokenEnv):
         P = self.max_prompt_tokens
         longest = cut = total = 0
         for split in self.task.splits:
-            encoded = self._encoded_prompts.get(split) or self._encode_prompts(split)
-            lengths = [len(ids) for ids in encoded]
+            if split not in self._encoded_prompts:  # kept for prompt_table, which would encode them again
+                self._encoded_prompts[split] = self._encode_prompts(split)
+            lengths = [len(ids) for ids in self._encoded_prompts[split]]
             cut += sum(n > P for n in lengths)
             total += len(lengths)
             longest = max(longest, *lengths)

@@ -423,11 +423,10 @@ class BatchedTokenEnv(VectorEnv):
         ends = (self._length[rows] - terminated[rows]).tolist()  # a terminated response drops its EOS
         completions = self.env.decode_batch([ids[:end] for ids, end in zip(self._response[rows].tolist(), ends)])
         examples = [self._examples[i] for i in rows.tolist()]
-        prompts = [e.prompt for e in examples]
-        scores, details = score_with_detail_columns(
-            self.scorer, prompts, completions, [list(e.references) for e in examples], **batch_meta(examples),
-        )
-        return {"prompt": prompts, "completion": completions, "references": [list(e.references) for e in examples],
+        prompts, references = [e.prompt for e in examples], [list(e.references) for e in examples]
+        scores, details = score_with_detail_columns(self.scorer, prompts, completions, references,
+                                                    **batch_meta(examples))
+        return {"prompt": prompts, "completion": completions, "references": references,
                 "score": scores, "score_details": details, "example_index": self._index[rows].tolist(),
                 "split": [self._split[i] for i in rows.tolist()]}
 

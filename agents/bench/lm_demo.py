@@ -49,7 +49,7 @@ class DemoTask:
     Attributes:
         env: the env id.
         env_kwargs: the env's keyword arguments for a model (paths relative to the repository root).
-        parts: scorer whose per-part details the table reports, for a model (``None``: the env's reward scorer).
+        parts: scorer spec whose per-part details the table reports (``None``: the env's reward scorer).
         columns: ``(key, label)`` of the table's columns (keys of the before/after records).
         title: the Markdown heading.
         reward: one sentence on the reward, for the Markdown.
@@ -58,7 +58,7 @@ class DemoTask:
 
     env: str
     env_kwargs: Callable[[str], dict[str, Any]]
-    parts: Callable[[str], Any] | None
+    parts: Any
     columns: tuple[tuple[str, str], ...]
     title: str
     reward: str
@@ -77,7 +77,7 @@ TASKS: dict[str, DemoTask] = {
     "summarize": DemoTask(
         env="lmgym/Summarize-v1",
         env_kwargs=lambda model: {"dataset": "examples/data/docstring_summaries.jsonl", "chat": True},
-        parts=lambda model: {"rouge1": 1.0, "rouge2": 1.0, "rougeL": 1.0},
+        parts={"rouge1": 1.0, "rouge2": 1.0, "rougeL": 1.0},
         columns=(("score", "ROUGE (greedy)"), ("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeL", "ROUGE-L"),
                  ("sampled_score", "ROUGE (sampled)"), ("kl", "KL to reference (nats)"), ("length", "tokens"),
                  ("eos_rate", "ends (EOS)")),
@@ -160,7 +160,7 @@ def run_demo(task_name: str, preset: str, seed: int, threads: int, command: str,
     keys = ("score", "sampled_score", "kl", "length", "eos_rate")
     before, after = results["before"], results["after"]
     env = gym.make(task.env, tokenizer=model, **env_kwargs(task, model, resolve=True)).unwrapped
-    scorer = env.scorer if task.parts is None else make_scorer(task.parts(model))
+    scorer = env.scorer if task.parts is None else make_scorer(task.parts)
     # Evaluation plays the split's examples in order, so sample i is validation example i.
     sources = [ex.source for ex in env.task.examples("validation")]
     return {
