@@ -16,6 +16,7 @@ import numpy as np
 from lmgym.errors import TaskError, did_you_mean
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
+_LOW32, _SHIFT32 = np.uint64(0xFFFFFFFF), np.uint64(32)
 
 
 @dataclass(frozen=True)
@@ -128,12 +129,13 @@ class ExampleStreams:
     """
 
     #: The most outputs taken from a generator at once (after one output, blocks double from 8 up to this).
-    block: int = 64
+    block: int = 256
 
     def __init__(self, rngs: list[np.random.Generator | None]) -> None:
         self.rngs = rngs
         n = len(rngs)
         self._raw = np.zeros((n, self.block), np.uint64)  # each slot's block of 32-bit outputs
+        self._starts = np.arange(n) * self.block  # the flat position of each slot's block in ``_raw``
         self._pos = np.zeros(n, np.int64)  # the next unused output of each block
         self._end = np.zeros(n, np.int64)  # outputs in each block
         self._size = np.zeros(n, np.int64)  # the size of each slot's last block (0: none since seeding)
@@ -179,20 +181,25 @@ class ExampleStreams:
             return np.array([self.generator(i).integers(n) for i in slots.tolist()], np.int64)
         every = len(slots) == len(self.rngs)
         at = slice(None) if every else slots  # every slot (the usual restart): whole arrays, no row lists
-        used_up = self._pos[at] >= self._end[at]
-        if used_up.any():
+        pos = self._pos[at]
+        used_up = pos >= self._end[at]
+        if np.count_nonzero(used_up):
             for i in (np.flatnonzero(used_up) if every else slots[used_up]).tolist():
                 self._refill(i)
-        pos = self._pos[at]
+            pos = self._pos[at]
         # Lemire: m = u * n; the index is m >> 32 unless the low half is under (2**32 - n) % n (then redraw).
-        m = self._raw[slots, pos] * np.uint64(n)
-        self._pos[at] = pos + 1
+        m = self._raw.take((self._starts if every else self._starts[slots]) + pos)
+        m *= np.uint64(n)
+        pos += 1
+        self._pos[at] = pos
         threshold = (2**32 - n) % n
         if threshold:
-            for j in np.flatnonzero((m & np.uint64(0xFFFFFFFF)) < np.uint64(threshold)).tolist():
+            low = (m & _LOW32) < np.uint64(threshold)
+            for j in (low.nonzero()[0].tolist() if np.count_nonzero(low) else ()):
                 while True:
                     mj = self._next(int(slots[j])) * n
                     if mj & 0xFFFFFFFF >= threshold:
                         m[j] = mj
                         break
-        return (m >> np.uint64(32)).astype(np.int64)
+        m >>= _SHIFT32
+        return m.view(np.int64)  # (each below 2**32)

@@ -25,7 +25,7 @@ the single env step for step: observations, rewards, terminations and infos.
 from __future__ import annotations
 
 import time
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 from gymnasium import spaces
@@ -38,12 +38,26 @@ from lmgym.scorers.base import score_with_detail_columns
 from lmgym.task import ExampleStreams, Task
 from lmgym.token_env import TokenEnv, batch_meta
 from lmgym.validation import check_int
+from lmgym.word_ids import WordIds, word_id_scorer
 
 _UNSIGNED = {size: np.dtype(f"u{size}") for size in (1, 2, 4, 8)}  # the unsigned view of a signed action dtype
 _max = np.maximum.reduce  # (the ufunc itself: no Python-level wrapper on every step)
 _NUMERIC = (int, float, bool)  # info values stored in a typed array (as VectorEnv._add_info does)
+_INT64 = np.dtype(np.int64)
+_TEXTLIKE = {str, list, tuple}  # info values stored in an object array, one per slot
 _MODES = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP,
           "disabled": AutoresetMode.DISABLED, "lockstep": AutoresetMode.DISABLED}
+
+
+class SplitColumns(NamedTuple):
+    """One split's examples as columns, made once: what episode infos and the scorer read, by example index."""
+
+    prompts: np.ndarray  # (n,) object: each example's prompt
+    sources: np.ndarray  # (n,) object: each example's source
+    references: np.ndarray  # (n,) object: each example's references (a tuple)
+    has_meta: bool  # whether any example has ``meta`` for the scorer
+    prompt_masks: np.ndarray  # (n, P) uint8: each example's ``prompt_mask``
+    names: np.ndarray  # (num_envs,) object: the split's name in every entry (copied for the infos)
 
 
 def parse_autoreset_mode(value: str | AutoresetMode) -> AutoresetMode:
@@ -76,6 +90,7 @@ class BatchedTokenEnv(VectorEnv):
         tokenizer, task, scorer: shared with :attr:`env`.
         scoring_seconds: wall time spent decoding and scoring finished episodes since construction
             (for benchmarks: what share of a step is the scorer's).
+        scores_from_word_ids: whether episodes are scored from token ids rather than text (same values).
     """
 
     env_class: ClassVar[type[TokenEnv]] = TokenEnv
@@ -105,7 +120,7 @@ class BatchedTokenEnv(VectorEnv):
         self.action_space = spaces.MultiDiscrete(np.full(N, self.env.vocab_size, np.int64))
         P, R = self.env.max_prompt_tokens, self.env.max_new_tokens
         self.limit = R if max_episode_steps is None else min(R, int(max_episode_steps))
-        self._pad, self._eos, self._V = self.env.pad_token_id, self.env.eos_token_id, self.env.vocab_size
+        self._pad, self._eos, self._V = self.env.pad_token_id, np.int64(self.env.eos_token_id), self.env.vocab_size
         self._rngs: list[np.random.Generator | None] = [None] * N
         self._streams = ExampleStreams(self._rngs)  # Task.sample's draws of every slot at once
         # The observation arrays (and the lengths, which are ``step``) are views of one int64 buffer, so
@@ -118,22 +133,33 @@ class BatchedTokenEnv(VectorEnv):
             start += shape[0] * shape[1]
         self._buf = np.zeros(start, np.int64)
         self._bind_views()
+        self._tail = slice(self._slices[2][1].start, start)  # responses, their masks and the lengths
+        self._fresh_tail = np.zeros(start - self._tail.start, np.int64)
+        self._fresh_tail[: N * R] = self._pad  # (the responses: padding; masks and lengths: 0)
         self._longest = 0  # at least the longest response of a running slot: truncation is looked for from limit on
         self._prompt.fill(self._pad)
         self._response.fill(self._pad)
         self._ended = np.zeros(N, bool)  # the slot's episode has ended
         self._num_ended = 0  # self._ended.sum(), kept so that a step with every slot running skips row selection
         self._started = False
-        self._examples: list[Any] = [None] * N
-        self._index = np.full(N, -1, np.int64)
+        self._index = np.full(N, -1, np.int64)  # each slot's example (in its split); -1: none yet
         self._split = [self.env.split] * N
+        self._one_split: str | None = None  # the split of every slot's episode, where they share one
         self._triggers = np.array(sorted(self.env.trigger_ids), np.int64)  # tokens the env may answer (tools)
         self._env_written = np.zeros((N, R), np.int64)
         self._rows = np.arange(N)
+        self._shape = (N,)
+        self._every = np.ones(N, np.bool_)  # the mask of an info that every slot has (copied: faster than np.ones)
         self._row_starts = self._rows * R  # flat position of each slot's first response token
         self._prompt_columns = np.arange(P)[None, :]
         self._plain_sampling = type(self.task).sample is Task.sample  # draw with rng.integers, as Task.sample does
-        self._split_info: dict[str, tuple[np.ndarray, np.ndarray, list[tuple[str, ...]]]] = {}
+        self._split_columns: dict[str, SplitColumns] = {}
+        # Where decoding is joining token texts (word-level tokenizers), a batch decodes with one table lookup,
+        # and a scorer with a word-id path (token_accuracy) scores from the token ids where tokens are whole words.
+        self._word_ids = None
+        if type(self.env).decode_batch is TokenEnv.decode_batch:
+            self._word_ids = WordIds.from_table(self.env.word_table(), self._V)
+        self._word_scorer = word_id_scorer(self.scorer) if self._word_ids and self._word_ids.one_word else None
         self.scoring_seconds = 0.0
 
     def _bind_views(self) -> None:
@@ -155,27 +181,37 @@ class BatchedTokenEnv(VectorEnv):
         self.__dict__.update(state)
         self._bind_views()
 
-    def _infos_of(self, split: str) -> tuple[np.ndarray, np.ndarray, list[tuple[str, ...]]]:
-        """Prompts and sources (object arrays) and references of every example of ``split``, made once."""
-        cached = self._split_info.get(split)
+    def _columns(self, split: str) -> SplitColumns:
+        """The :class:`SplitColumns` of ``split``, made once."""
+        cached = self._split_columns.get(split)
         if cached is None:
             examples = self.task.examples(split)
-            cached = self._split_info[split] = (np.fromiter((e.prompt for e in examples), object, len(examples)),
-                                                np.fromiter((e.source for e in examples), object, len(examples)),
-                                                [e.references for e in examples])
+            column = lambda values: np.fromiter(values, object, len(examples))
+            lengths = self.env.prompt_table(split)[1]
+            cached = self._split_columns[split] = SplitColumns(
+                column(e.prompt for e in examples), column(e.source for e in examples),
+                column(e.references for e in examples), any(e.meta for e in examples),
+                (self._prompt_columns >= (self._prompt.shape[1] - lengths)[:, None]).astype(np.uint8),
+                np.full(self.num_envs, split, object))
         return cached
+
+    def _example(self, slot: int) -> Any:
+        """The example of ``slot``'s episode (``None`` before its first)."""
+        index = int(self._index[slot])
+        return None if index < 0 else self.task.examples(self._split[slot])[index]
 
     # ---- episode starts --------------------------------------------------------------------------
     def _start(self, rows: np.ndarray, seeds: list[int | None] | None, options: dict[str, Any]) -> dict[str, Any]:
         """Start new episodes in ``rows``; returns their reset infos as ``{key: values, one per row}``."""
         split = options.get("split", self.env.split)
         examples = self.task.examples(split)
-        table, lengths = self.env.prompt_table(split)
+        table = self.env.prompt_table(split)[0]
         chosen = None
         if "example_index" in options:
             chosen = self._example_indices(options["example_index"], rows, len(examples), split)
+        every = len(rows) == self.num_envs
         rngs, slots = self._rngs, rows.tolist()
-        if seeds is not None or None in [rngs[i] for i in slots]:
+        if seeds is not None or None in (rngs if every else [rngs[i] for i in slots]):
             for j, i in enumerate(slots):
                 if rngs[i] is None or (seeds is not None and seeds[j] is not None):
                     rngs[i] = seeding.np_random(None if seeds is None else seeds[j])[0]
@@ -186,29 +222,32 @@ class BatchedTokenEnv(VectorEnv):
             index = self._streams.draw(rows, len(examples))
         else:
             index = np.array([self.task.sample(self._streams.generator(i), split)[0] for i in slots], np.int64)
-        P, every = self._prompt.shape[1], len(rows) == self.num_envs
         at = slice(None) if every else rows  # every slot (the usual restart): plain slices, not row lists
+        columns = self._columns(split)
         self._prompt[at] = table[index]
-        self._prompt_mask[at] = self._prompt_columns >= (P - lengths[index])[:, None]
-        self._response[at] = self._pad
-        self._response_mask[at] = 0
+        self._prompt_mask[at] = columns.prompt_masks[index]
+        if every:  # the responses, their masks and the lengths: one copy of a fresh buffer tail
+            self._buf[self._tail] = self._fresh_tail
+        else:
+            self._response[at] = self._pad
+            self._response_mask[at] = 0
+            self._length[at] = 0
         if self._triggers.size:
             self._env_written[at] = 0
-        self._length[at] = 0
         self._longest = 0 if every else int(_max(self._length))  # (an upper bound is enough: it decides when to look)
         self._ended[at] = False
-        self._num_ended = 0 if every else int(self._ended.sum())
+        self._num_ended = 0 if every else int(np.count_nonzero(self._ended))
         self._index[at] = index
-        picked = index.tolist()
         if every:
-            self._examples, self._split = [examples[k] for k in picked], [split] * self.num_envs
+            self._split, self._one_split = [split] * self.num_envs, split
         else:
-            for i, k in zip(slots, picked):
-                self._examples[i], self._split[i] = examples[k], split
-        prompts, sources, references = self._infos_of(split)
-        return {"prompt": prompts[index], "source": sources[index],
-                "references": [list(references[k]) for k in picked], "example_index": picked,
-                "split": [split] * len(rows)}
+            for i in slots:
+                self._split[i] = split
+            if split != self._one_split:
+                self._one_split = None
+        return {"prompt": columns.prompts[index], "source": columns.sources[index],
+                "references": np.fromiter(map(list, columns.references[index]), object, len(rows)),
+                "example_index": index.astype(np.int64), "split": columns.names[: len(rows)].copy()}
 
     def _example_indices(self, value: Any, rows: np.ndarray, num_examples: int, split: str) -> np.ndarray:
         """``options["example_index"]`` as one index per slot: an int (every slot) or ``num_envs`` ints.
@@ -232,15 +271,28 @@ class BatchedTokenEnv(VectorEnv):
         """Batched ``VectorEnv._add_info``: the same keys, dtypes and ``_key`` masks, one call per key.
 
         ``values`` maps each key to one value per row (a list or an array), or to a dict of such columns;
-        dicts (and columns of dicts) merge recursively.
+        dicts (and columns of dicts) merge recursively. A numeric array column keeps its dtype and, where it
+        covers every slot, is the info array itself (so it must not be shared).
         """
         N = self.num_envs
         every = len(rows) == N
         for key, column in values.items():
+            if every and type(column) is np.ndarray and key not in infos and (
+                    column.dtype.kind in "iufc" or (column.dtype.kind == "O" and type(column[0]) in _TEXTLIKE)):
+                infos[key], infos["_" + key] = column, self._every.copy()  # (the usual case: one step, no checks)
+                continue
             if isinstance(column, dict):  # one column per sub-key (e.g. the parts of a score)
                 array = self._merge_info(infos.get(key, {}), rows, column)
             elif not len(column):
                 continue
+            elif isinstance(column, np.ndarray) and column.dtype.kind in "iufc":  # typed: as the first's type
+                array = infos.get(key)
+                if array is None and every:
+                    array = column
+                else:
+                    if array is None:
+                        array = np.zeros(N, column.dtype)
+                    array[rows] = column
             elif isinstance(first := column[0], dict):
                 sub = {k: [d[k] for d in column] for k in first}
                 array = self._merge_info(infos.get(key, {}), rows, sub)
@@ -257,7 +309,7 @@ class BatchedTokenEnv(VectorEnv):
                     array[rows] = column
             mask = infos.get("_" + key)
             if mask is None and every:
-                mask = np.ones(N, np.bool_)
+                mask = self._every.copy()
             else:
                 if mask is None:
                     mask = np.zeros(N, np.bool_)
@@ -292,6 +344,9 @@ class BatchedTokenEnv(VectorEnv):
 
     # ---- stepping --------------------------------------------------------------------------------
     def _check_actions(self, actions: Any) -> np.ndarray:
+        if (type(actions) is np.ndarray and actions.dtype is _INT64 and actions.shape == self._shape
+                and _max(actions.view(np.uint64)) < self._V):  # the usual actions (native int64), in range
+            return actions
         a = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
         if not a.dtype.isnative:  # e.g. big-endian ids read from a file: compare them as numbers
             a = a.astype(a.dtype.newbyteorder("="))
@@ -337,7 +392,7 @@ class BatchedTokenEnv(VectorEnv):
         before = self._length.copy() if self._triggers.size else None
         restart = None
         if self._num_ended and self.autoreset_mode == AutoresetMode.NEXT_STEP:
-            restart = np.flatnonzero(self._ended)
+            restart = self._ended.nonzero()[0]
             if len(restart) == self.num_envs:  # every slot restarts and ignores its action: nothing else happens
                 infos = self._merge_info({}, restart, self._start(restart, None, {}))
                 return self._obs(), np.zeros(self.num_envs), np.zeros(self.num_envs, bool), \
@@ -365,7 +420,7 @@ class BatchedTokenEnv(VectorEnv):
         N = self.num_envs
         infos: dict[str, Any] = {}
         ended = terminated | truncated
-        finished = np.flatnonzero(ended)
+        finished = ended.nonzero()[0]
         final = None
         if finished.size:
             t0 = time.perf_counter()
@@ -382,7 +437,7 @@ class BatchedTokenEnv(VectorEnv):
         if final is None:
             return self._obs(), rewards, terminated, truncated, infos
         self._ended[finished] = True
-        self._num_ended = int(self._ended.sum())
+        self._num_ended = int(np.count_nonzero(self._ended))
         rewards[finished] = final["score"]
         obs = self._obs()
         if self.autoreset_mode == AutoresetMode.SAME_STEP:
@@ -420,15 +475,40 @@ class BatchedTokenEnv(VectorEnv):
 
     def _score(self, rows: np.ndarray, terminated: np.ndarray) -> dict[str, Any]:
         """Decode and score the episodes of ``rows`` (one batched scorer call); their final infos."""
-        ends = (self._length[rows] - terminated[rows]).tolist()  # a terminated response drops its EOS
-        completions = self.env.decode_batch([ids[:end] for ids, end in zip(self._response[rows].tolist(), ends)])
-        examples = [self._examples[i] for i in rows.tolist()]
-        prompts, references = [e.prompt for e in examples], [list(e.references) for e in examples]
-        scores, details = score_with_detail_columns(self.scorer, prompts, completions, references,
-                                                    **batch_meta(examples))
-        return {"prompt": prompts, "completion": completions, "references": references,
-                "score": scores, "score_details": details, "example_index": self._index[rows].tolist(),
-                "split": [self._split[i] for i in rows.tolist()]}
+        ends = self._length[rows] - terminated[rows]  # (B,) a terminated response drops its EOS
+        ids = self._response[rows]  # (B, R)
+        if self._word_ids is not None:
+            completions, words, word_lengths = self._word_ids.read(ids, ends)
+        else:
+            completions = self.env.decode_batch([row[:end] for row, end in zip(ids.tolist(), ends.tolist())])
+        index, split = self._index[rows], self._one_split
+        if split is not None:  # every episode is from one split (the usual case): columns of that split
+            columns = self._columns(split)
+            prompts, splits = columns.prompts[index], columns.names[: len(rows)].copy()
+            references = list(map(list, columns.references[index]))
+            examples = self.task.examples(split)
+            meta = batch_meta([examples[k] for k in index.tolist()]) if columns.has_meta else {}
+            scores = None if self._word_scorer is None else self._word_id_scores(split, words, word_lengths, index)
+        else:
+            examples = [self._example(i) for i in rows.tolist()]
+            prompts, references = [e.prompt for e in examples], [list(e.references) for e in examples]
+            splits, meta, scores = [self._split[i] for i in rows.tolist()], batch_meta(examples), None
+        if scores is None:
+            scores, details = score_with_detail_columns(self.scorer, list(prompts), completions, references, **meta)
+        else:
+            details = {self.scorer.name: scores.copy()}
+        return {"prompt": prompts, "completion": np.fromiter(completions, object, len(completions)),
+                "references": np.fromiter(references, object, len(references)), "score": scores,
+                "score_details": details, "example_index": index, "split": splits}
+
+    def _word_id_scores(self, split: str, words: np.ndarray, lengths: np.ndarray, index: np.ndarray
+                        ) -> np.ndarray | None:
+        """The scorer's values from the completions' word ids (:mod:`lmgym.word_ids`), or ``None`` where the
+        split's reference tables are too large."""
+        found = self._word_ids.references(split, self.task.examples(split), words.shape[1])
+        if found is None:
+            return None
+        return self._word_scorer(words, lengths, [t[index] for t in found[0]], [n[index] for n in found[1]])
 
     def _obs(self) -> dict[str, np.ndarray]:
         buf = self._buf.copy()  # one copy; each key is a view of it
@@ -436,6 +516,12 @@ class BatchedTokenEnv(VectorEnv):
         if self._triggers.size:
             obs["agent_mask"] = obs["response_mask"] - self._env_written
         return obs
+
+    @property
+    def scores_from_word_ids(self) -> bool:
+        """Whether finished episodes are scored from token ids (:mod:`lmgym.word_ids`: a scorer with a word-id path,
+        such as ``token_accuracy``, and a tokenizer whose tokens are whole words) rather than from decoded text."""
+        return self._word_scorer is not None
 
     @property
     def active(self) -> np.ndarray:
@@ -449,7 +535,8 @@ class BatchedTokenEnv(VectorEnv):
         out = []
         for i in range(self.num_envs):
             words = self.tokenizer.convert_ids_to_tokens(self._response[i, : self._length[i]].tolist())
-            prompt = self._examples[i].prompt if self._examples[i] is not None else ""
+            example = self._example(i)
+            prompt = example.prompt if example is not None else ""
             out.append(f"[{i}] prompt     : {prompt}\n[{i}] completion : {' '.join(words)}")
         return tuple(out)
 

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from fractions import Fraction
 from operator import eq
 
+import numpy as np
+
 from lmgym.scorers.base import Scorer
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
@@ -63,6 +65,40 @@ class TokenAccuracy(Scorer):
                     best = acc
             out.append(best)
         return out
+
+    def score_word_ids(self, words: np.ndarray, lengths: np.ndarray, references: Sequence[np.ndarray],
+                       reference_lengths: Sequence[np.ndarray]) -> np.ndarray:
+        """:meth:`__call__` on texts given as word ids, for a whole batch in array operations (the token path of
+        the native vector env, :mod:`lmgym.word_ids`).
+
+        Args:
+            words: ``(B, W)`` each completion's words as ids ``>= 0`` (one id per distinct word), then negative
+                padding.
+            lengths: ``(B,)`` words per completion.
+            references: ``K`` arrays ``(B, W)``: each completion's ``k``-th reference as ids of the same map, cut or
+                padded to ``W`` words; padding, and words no completion can have, are negative ids other than
+                those in ``words`` (so they never match).
+            reference_lengths: ``K`` arrays ``(B,)``: words per reference (before the cut); ``-1`` where a
+                completion has fewer than ``K`` references.
+
+        Returns:
+            ``(B,)`` float64: exactly the values of :meth:`__call__` on the texts (the same integer matches over
+            the same integer denominators, the best reference's).
+
+        >>> TokenAccuracy().score_word_ids(np.array([[1, 2, 3], [1, 9, -2]]), np.array([3, 2]),
+        ...                                [np.array([[1, 2, -1], [1, 2, 3]])], [np.array([2, 3])]).tolist()
+        [0.6666666666666666, 0.3333333333333333]
+        """
+        best = np.zeros(len(lengths))
+        for k, (reference, reference_length) in enumerate(zip(references, reference_lengths)):
+            matches = (words == reference).sum(1)  # (B,) positions that hold the same word
+            # max(len(completion), len(reference)); a missing reference (length -1) counts as one word, so it
+            # scores 0 (it has no words to match) where an empty completion would otherwise score 1.
+            denom = np.maximum(lengths, np.abs(reference_length))
+            acc = matches / np.maximum(denom, 1)
+            acc[denom == 0] = 1.0
+            best = acc if k == 0 else np.maximum(best, acc)  # (all >= 0: the first is at least the 0.0 start)
+        return best
 
 
 class TokenF1(Scorer):
