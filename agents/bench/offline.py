@@ -210,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--awac-temperature", type=float, default=DEFAULT_AWAC_TEMPERATURE,
                         help="temperature of ILQL's advantage-weighted policy term (0: plain behaviour cloning; "
                              f"default {DEFAULT_AWAC_TEMPERATURE:g})")
+    parser.add_argument("--learners", nargs="+", choices=LEARNERS, default=list(LEARNERS),
+                        help="which learners to run (default: all three)")
     parser.add_argument("--betas", nargs="+", type=float, default=list(DEFAULT_BETAS),
                         help="ILQL evaluation betas; the first is the headline (default: 4 0 1 2 8 16 32)")
     add_report_flags(parser, "leaderboards/offline", "offline-table", threads=1)
@@ -227,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for env in args.envs:
                 data = ensure_logs(output, env, args.prompts, args.logs_sft_steps)
                 for seed in args.seeds:
-                    for learner in LEARNERS:
+                    for learner in args.learners:
                         path = result_file(output, env, learner, seed)
                         if path.exists():
                             continue
