@@ -247,7 +247,7 @@ class BatchedTokenEnv(VectorEnv):
                 self._one_split = None
         return {"prompt": columns.prompts[index], "source": columns.sources[index],
                 "references": np.fromiter(map(list, columns.references[index]), object, len(rows)),
-                "example_index": index.astype(np.int64), "split": columns.names[: len(rows)].copy()}
+                "example_index": index, "split": columns.names[: len(rows)].copy()}  # (index: a new int64 array)
 
     def _example_indices(self, value: Any, rows: np.ndarray, num_examples: int, split: str) -> np.ndarray:
         """``options["example_index"]`` as one index per slot: an int (every slot) or ``num_envs`` ints.
@@ -436,8 +436,12 @@ class BatchedTokenEnv(VectorEnv):
         rewards = np.zeros(N, np.float64)
         if final is None:
             return self._obs(), rewards, terminated, truncated, infos
-        self._ended[finished] = True
-        self._num_ended = int(np.count_nonzero(self._ended))
+        if len(finished) == N:  # every slot ended (e.g. all at the token limit)
+            self._ended.fill(True)
+            self._num_ended = N
+        else:
+            self._ended[finished] = True
+            self._num_ended = int(np.count_nonzero(self._ended))
         rewards[finished] = final["score"]
         obs = self._obs()
         if self.autoreset_mode == AutoresetMode.SAME_STEP:
@@ -475,13 +479,14 @@ class BatchedTokenEnv(VectorEnv):
 
     def _score(self, rows: np.ndarray, terminated: np.ndarray) -> dict[str, Any]:
         """Decode and score the episodes of ``rows`` (one batched scorer call); their final infos."""
-        ends = self._length[rows] - terminated[rows]  # (B,) a terminated response drops its EOS
-        ids = self._response[rows]  # (B, R)
+        every = len(rows) == self.num_envs  # (then whole arrays, no row selection)
+        ends = self._length - terminated if every else self._length[rows] - terminated[rows]  # (B,) without EOS
+        ids = self._response if every else self._response[rows]  # (B, R) read, not kept
         if self._word_ids is not None:
             completions, words, word_lengths = self._word_ids.read(ids, ends)
         else:
             completions = self.env.decode_batch([row[:end] for row, end in zip(ids.tolist(), ends.tolist())])
-        index, split = self._index[rows], self._one_split
+        index, split = self._index.copy() if every else self._index[rows], self._one_split
         if split is not None:  # every episode is from one split (the usual case): columns of that split
             columns = self._columns(split)
             prompts, splits = columns.prompts[index], columns.names[: len(rows)].copy()
@@ -512,7 +517,9 @@ class BatchedTokenEnv(VectorEnv):
 
     def _obs(self) -> dict[str, np.ndarray]:
         buf = self._buf.copy()  # one copy; each key is a view of it
-        obs = {key: buf[s].reshape(shape) for key, s, shape in self._slices}
+        (k0, s0, h0), (k1, s1, h1), (k2, s2, h2), (k3, s3, h3), (k4, s4, h4) = self._slices
+        obs = {k0: buf[s0].reshape(h0), k1: buf[s1].reshape(h1), k2: buf[s2].reshape(h2), k3: buf[s3].reshape(h3),
+               k4: buf[s4].reshape(h4)}
         if self._triggers.size:
             obs["agent_mask"] = obs["response_mask"] - self._env_written
         return obs

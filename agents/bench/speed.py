@@ -275,7 +275,8 @@ def run_env(env_id: str, num_envs: int, steps: int, seed: int, **env_kwargs: Any
 
     Both get the same random non-special actions. After one warm-up episode (prompt tables, scorers)
     they alternate timed blocks of one episode cycle (``R`` steps and the restart step) for about
-    ``steps`` steps; the fastest block of each counts (short blocks filter out other processes' bursts).
+    ``steps`` steps; the fastest block of each counts (short blocks filter out other processes' bursts). A timed
+    block holds the env's steps alone: its episodes and rewards are counted after the clock stops.
     ``episodes`` and ``total_reward`` add up all blocks: the same for both when the envs agree.
     ``mean_ratio`` compares the wall time of all blocks and ``cpu_ratio`` their process CPU time (one
     thread, so other processes' load hardly moves it).
