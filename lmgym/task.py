@@ -17,6 +17,7 @@ from lmgym.errors import TaskError, did_you_mean
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 _LOW32, _SHIFT32 = np.uint64(0xFFFFFFFF), np.uint64(32)
+_min = np.minimum.reduce
 
 
 @dataclass(frozen=True)
@@ -140,11 +141,13 @@ class ExampleStreams:
         self._end = np.zeros(n, np.int64)  # outputs in each block
         self._size = np.zeros(n, np.int64)  # the size of each slot's last block (0: none since seeding)
         self._saved: list[dict[str, Any] | None] = [None] * n  # generator state before each slot's block
+        self._left = 0  # at most the unused outputs of any slot's block (0: look at every slot's block)
 
     def reseeded(self, slot: int) -> None:
         """Forget ``slot``'s block: its generator was replaced (or reseeded) and is used from its start."""
         self._pos[slot] = self._end[slot] = self._size[slot] = 0
         self._saved[slot] = None
+        self._left = 0
 
     def generator(self, slot: int) -> np.random.Generator | None:
         """``slot``'s generator, wound back to where the slot's draws so far leave it."""
@@ -156,6 +159,7 @@ class ExampleStreams:
                 rng.integers(0, 2**32, size=used, dtype=np.uint32)
             self._pos[slot] = self._end[slot] = 0
             self._saved[slot] = None
+            self._left = 0
         return rng
 
     def _refill(self, slot: int) -> None:
@@ -168,6 +172,7 @@ class ExampleStreams:
         self._pos[slot], self._end[slot], self._size[slot] = 0, size, size
 
     def _next(self, slot: int) -> int:
+        self._left = 0
         if self._pos[slot] >= self._end[slot]:
             self._refill(slot)
         self._pos[slot] += 1
@@ -181,21 +186,27 @@ class ExampleStreams:
             return np.array([self.generator(i).integers(n) for i in slots.tolist()], np.int64)
         every = len(slots) == len(self.rngs)
         at = slice(None) if every else slots  # every slot (the usual restart): whole arrays, no row lists
-        pos = self._pos[at]
-        used_up = pos >= self._end[at]
-        if np.count_nonzero(used_up):
-            for i in (np.flatnonzero(used_up) if every else slots[used_up]).tolist():
-                self._refill(i)
-            pos = self._pos[at]
+        pos = self._pos[at]  # (every slot: a view, moved on in place below)
+        if self._left <= 0 or not every:  # some block may be used up: refill those
+            used_up = pos >= self._end[at]
+            if np.count_nonzero(used_up):
+                for i in (np.flatnonzero(used_up) if every else slots[used_up]).tolist():
+                    self._refill(i)
+                pos = self._pos[at]
+            # Every slot draws next from a block with at least this many outputs left (a partial draw: look again).
+            self._left = int(_min(self._end - self._pos)) if every else 0
         # Lemire: m = u * n; the index is m >> 32 unless the low half is under (2**32 - n) % n (then redraw).
         m = self._raw.take((self._starts if every else self._starts[slots]) + pos)
         m *= np.uint64(n)
         pos += 1
-        self._pos[at] = pos
+        if every:
+            self._left -= 1
+        else:
+            self._pos[at] = pos
         threshold = (2**32 - n) % n
-        if threshold:
+        if threshold and m.size and int(_min(m & _LOW32)) < threshold:  # (rare for small n: 1 output in 2**32 / n)
             low = (m & _LOW32) < np.uint64(threshold)
-            for j in (low.nonzero()[0].tolist() if np.count_nonzero(low) else ()):
+            for j in low.nonzero()[0].tolist():
                 while True:
                     mj = self._next(int(slots[j])) * n
                     if mj & 0xFFFFFFFF >= threshold:

@@ -98,13 +98,14 @@ class WordIds:
         """
         words = self.token_word[ids]  # (B, R)
         R = ids.shape[1]
-        full = _min(ends) == R if len(ends) else True  # every response is R tokens long (e.g. all truncated)
+        full = len(ends) > 0 and _min(ends) == R  # every response is R tokens long (e.g. all truncated)
         if not full:
             if len(self._columns) != R:
                 self._columns = np.arange(R)
             words[self._columns >= ends[:, None]] = COMPLETION_PAD
         rows, join = self.texts[ids].tolist(), " ".join
-        if not np.count_nonzero(words == DROPPED):  # the usual case: every token is a word
+        # The usual case: every token is a word (where every response is full, no id is negative: one reduction).
+        if (_min(words, axis=None) >= 0) if full else not np.count_nonzero(words == DROPPED):
             texts = list(map(join, rows)) if full else [join(row[:end]) for row, end in zip(rows, ends.tolist())]
             return texts, words, ends
         texts = [join(filter(None, row[:end])) for row, end in zip(rows, ends.tolist())]

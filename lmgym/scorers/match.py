@@ -13,6 +13,7 @@ import numpy as np
 from lmgym.scorers.base import Scorer
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_min = np.minimum.reduce
 
 
 def _refs(references: Sequence[Sequence[str]] | None, i: int) -> Sequence[str]:
@@ -95,8 +96,11 @@ class TokenAccuracy(Scorer):
             # max(len(completion), len(reference)); a missing reference (length -1) counts as one word, so it
             # scores 0 (it has no words to match) where an empty completion would otherwise score 1.
             denom = np.maximum(lengths, np.abs(reference_length))
-            acc = matches / np.maximum(denom, 1)
-            acc[denom == 0] = 1.0
+            if denom.size and _min(denom) > 0:  # the usual case: no two empty texts
+                acc = matches / denom
+            else:
+                acc = matches / np.maximum(denom, 1)
+                acc[denom == 0] = 1.0
             best = acc if k == 0 else np.maximum(best, acc)  # (all >= 0: the first is at least the 0.0 start)
         return best
 
