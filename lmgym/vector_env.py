@@ -25,7 +25,7 @@ the single env step for step: observations, rewards, terminations and infos.
 from __future__ import annotations
 
 import time
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
@@ -38,26 +38,14 @@ from lmgym.scorers.base import score_with_detail_columns
 from lmgym.task import ExampleStreams, Task
 from lmgym.token_env import TokenEnv, batch_meta
 from lmgym.validation import check_int
+from lmgym.vector_infos import SplitColumns, merge_info
 from lmgym.word_ids import WordIds, word_id_scorer
 
 _UNSIGNED = {size: np.dtype(f"u{size}") for size in (1, 2, 4, 8)}  # the unsigned view of a signed action dtype
 _max = np.maximum.reduce  # (the ufunc itself: no Python-level wrapper on every step)
-_NUMERIC = (int, float, bool)  # info values stored in a typed array (as VectorEnv._add_info does)
 _INT64 = np.dtype(np.int64)
-_TEXTLIKE = {str, list, tuple}  # info values stored in an object array, one per slot
 _MODES = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP,
           "disabled": AutoresetMode.DISABLED, "lockstep": AutoresetMode.DISABLED}
-
-
-class SplitColumns(NamedTuple):
-    """One split's examples as columns, made once: what episode infos and the scorer read, by example index."""
-
-    prompts: np.ndarray  # (n,) object: each example's prompt
-    sources: np.ndarray  # (n,) object: each example's source
-    references: np.ndarray  # (n,) object: each example's references (a tuple)
-    has_meta: bool  # whether any example has ``meta`` for the scorer
-    prompt_masks: np.ndarray  # (n, P) uint8: each example's ``prompt_mask``
-    names: np.ndarray  # (num_envs,) object: the split's name in every entry (copied for the infos)
 
 
 def parse_autoreset_mode(value: str | AutoresetMode) -> AutoresetMode:
@@ -151,7 +139,6 @@ class BatchedTokenEnv(VectorEnv):
         self._shape = (N,)
         self._every = np.ones(N, np.bool_)  # the mask of an info that every slot has (copied: faster than np.ones)
         self._row_starts = self._rows * R  # flat position of each slot's first response token
-        self._prompt_columns = np.arange(P)[None, :]
         self._plain_sampling = type(self.task).sample is Task.sample  # draw with rng.integers, as Task.sample does
         self._split_columns: dict[str, SplitColumns] = {}
         # Where decoding is joining token texts (word-level tokenizers), a batch decodes with one table lookup,
@@ -185,14 +172,8 @@ class BatchedTokenEnv(VectorEnv):
         """The :class:`SplitColumns` of ``split``, made once."""
         cached = self._split_columns.get(split)
         if cached is None:
-            examples = self.task.examples(split)
-            column = lambda values: np.fromiter(values, object, len(examples))
-            lengths = self.env.prompt_table(split)[1]
-            cached = self._split_columns[split] = SplitColumns(
-                column(e.prompt for e in examples), column(e.source for e in examples),
-                column(e.references for e in examples), any(e.meta for e in examples),
-                (self._prompt_columns >= (self._prompt.shape[1] - lengths)[:, None]).astype(np.uint8),
-                np.full(self.num_envs, split, object))
+            cached = self._split_columns[split] = SplitColumns.build(
+                split, self.task.examples(split), self.env.prompt_table(split)[1], self._prompt.shape[1], self.num_envs)
         return cached
 
     def _example(self, slot: int) -> Any:
@@ -267,56 +248,6 @@ class BatchedTokenEnv(VectorEnv):
                              f"({num_examples} examples).")
         return index.astype(np.int64)
 
-    def _merge_info(self, infos: dict[str, Any], rows: np.ndarray, values: dict[str, Any]) -> dict[str, Any]:
-        """Batched ``VectorEnv._add_info``: the same keys, dtypes and ``_key`` masks, one call per key.
-
-        ``values`` maps each key to one value per row (a list or an array), or to a dict of such columns;
-        dicts (and columns of dicts) merge recursively. A numeric array column keeps its dtype and, where it
-        covers every slot, is the info array itself (so it must not be shared).
-        """
-        N = self.num_envs
-        every = len(rows) == N
-        for key, column in values.items():
-            if every and type(column) is np.ndarray and key not in infos and (
-                    column.dtype.kind in "iufc" or (column.dtype.kind == "O" and type(column[0]) in _TEXTLIKE)):
-                infos[key], infos["_" + key] = column, self._every.copy()  # (the usual case: one step, no checks)
-                continue
-            if isinstance(column, dict):  # one column per sub-key (e.g. the parts of a score)
-                array = self._merge_info(infos.get(key, {}), rows, column)
-            elif not len(column):
-                continue
-            elif isinstance(column, np.ndarray) and column.dtype.kind in "iufc":  # typed: as the first's type
-                array = infos.get(key)
-                if array is None and every:
-                    array = column
-                else:
-                    if array is None:
-                        array = np.zeros(N, column.dtype)
-                    array[rows] = column
-            elif isinstance(first := column[0], dict):
-                sub = {k: [d[k] for d in column] for k in first}
-                array = self._merge_info(infos.get(key, {}), rows, sub)
-            else:
-                array = infos.get(key)
-                numeric = type(first) in _NUMERIC or isinstance(first, np.number)
-                if not numeric and not (isinstance(column, np.ndarray) and column.dtype.kind == "O"):
-                    column = np.fromiter(column, object, len(column))  # one element per row, lists included
-                if array is None and every:  # every slot: the column is the array
-                    array = np.array(column, dtype=type(first)) if numeric else column
-                else:
-                    if array is None:
-                        array = np.zeros(N, type(first)) if numeric else np.full(N, None, object)
-                    array[rows] = column
-            mask = infos.get("_" + key)
-            if mask is None and every:
-                mask = self._every.copy()
-            else:
-                if mask is None:
-                    mask = np.zeros(N, np.bool_)
-                mask[rows] = True
-            infos[key], infos["_" + key] = array, mask
-        return infos
-
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
         """Reset all slots (or those in ``options["reset_mask"]``); slot ``i`` is seeded ``seed + i``.
 
@@ -338,7 +269,7 @@ class BatchedTokenEnv(VectorEnv):
         rows = np.flatnonzero(mask)
         for i in rows:  # checked up front: a bad seed must not leave some slots reseeded
             check_int(f"seed of slot {i}", seeds[i], minimum=0, optional=True)
-        infos = self._merge_info({}, rows, self._start(rows, [seeds[i] for i in rows], options))
+        infos = merge_info({}, rows, self._start(rows, [seeds[i] for i in rows], options), self._every)
         self._started = True
         return self._obs(), infos
 
@@ -394,7 +325,7 @@ class BatchedTokenEnv(VectorEnv):
         if self._num_ended and self.autoreset_mode == AutoresetMode.NEXT_STEP:
             restart = self._ended.nonzero()[0]
             if len(restart) == self.num_envs:  # every slot restarts and ignores its action: nothing else happens
-                infos = self._merge_info({}, restart, self._start(restart, None, {}))
+                infos = merge_info({}, restart, self._start(restart, None, {}), self._every)
                 return self._obs(), np.zeros(self.num_envs), np.zeros(self.num_envs, bool), \
                     np.zeros(self.num_envs, bool), infos
             active = np.ones(self.num_envs, bool)
@@ -432,7 +363,7 @@ class BatchedTokenEnv(VectorEnv):
             finally:
                 self.scoring_seconds += time.perf_counter() - t0
         if restart is not None:  # after scoring, so a scorer error leaves these slots as they were too
-            infos = self._merge_info(infos, restart, self._start(restart, None, {}))
+            infos = merge_info(infos, restart, self._start(restart, None, {}), self._every)
         rewards = np.zeros(N, np.float64)
         if final is None:
             return self._obs(), rewards, terminated, truncated, infos
@@ -449,12 +380,12 @@ class BatchedTokenEnv(VectorEnv):
             for i in finished:
                 final_obs[i] = {k: v[i] for k, v in obs.items()}
             infos["final_obs"], infos["_final_obs"] = final_obs, ended.copy()
-            infos["final_info"] = self._merge_info({}, finished, final)
+            infos["final_info"] = merge_info({}, finished, final, self._every)
             infos["_final_info"] = ended.copy()
-            infos = self._merge_info(infos, finished, self._start(finished, None, {}))
+            infos = merge_info(infos, finished, self._start(finished, None, {}), self._every)
             obs = self._obs()
         else:
-            infos = self._merge_info(infos, finished, final)
+            infos = merge_info(infos, finished, final, self._every)
         return obs, rewards, terminated, truncated, infos
 
     def _write_replies(self, rows: np.ndarray) -> None:
