@@ -15,8 +15,8 @@ from lmgym.agents.bench.sweep import read_results
 from lmgym.agents.train import TrainConfig
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = ["--envs", "lmgym/Copy-v0", "--seeds", "0", "--prompts", "6", "--iterations", "2", "--steps-per-iteration", "3",
-        "--betas", "2", "0", "--logs-sft-steps", "5"]
+TINY = ["--envs", "lmgym/Copy-v0", "--seeds", "0", "--prompts", "6", "--iterations", "2", "--ilql-iterations", "3",
+        "--steps-per-iteration", "3", "--betas", "2", "0", "--logs-sft-steps", "5"]
 
 
 def test_runs_write_records_and_the_tables_come_from_them(tmp_path, capsys):
@@ -26,8 +26,9 @@ def test_runs_write_records_and_the_tables_come_from_them(tmp_path, capsys):
     assert set(records) == {f"Copy-v0__{learner}__s0" for learner in offline.LEARNERS}
     ilql = records["Copy-v0__ilql__s0"]
     assert set(ilql["betas"]) == {"0.0", "2.0"} and ilql["score"] == ilql["betas"]["0.0"]
-    assert ilql["settings"]["iterations"] * ilql["settings"]["ilql_steps_per_iteration"] == \
-        records["Copy-v0__sft-all__s0"]["settings"]["sft_steps"] == 6  # equal optimizer steps
+    assert ilql["settings"]["iterations"] * ilql["settings"]["ilql_steps_per_iteration"] == 9  # --ilql-iterations
+    assert records["Copy-v0__sft-all__s0"]["settings"]["sft_steps"] == 6  # --iterations x --steps-per-iteration
+    assert ilql["settings"]["ilql_target_alpha"] == offline.DEFAULT_TARGET_ALPHA
     assert records["Copy-v0__bc-top__s0"]["settings"]["data_top_fraction"] == 0.25
     logs = (out / "logs" / "Copy-v0.jsonl").read_text().splitlines()
     assert len(logs) == 18  # 3 writers x 6 prompts

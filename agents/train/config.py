@@ -99,8 +99,11 @@ class TrainConfig:
     ilql_awac_temperature: float = 0.5
     """Advantage-weighted policy term, ``exp(A / T)`` with ``A = G_t - V(s_t)`` (beta = 0 is this AWR policy; 0:
     unweighted, so beta = 0 is behaviour cloning). 0.5 beat SFT on all logs on three tasks (leaderboards/offline)."""
-    ilql_target_alpha: float = 0.005
-    """Polyak rate of ILQL's target Q heads per step."""
+    ilql_target_alpha: float = 0.1
+    """Polyak rate of ILQL's target Q heads per step. A terminal reward reaches token ``t`` of a completion only
+    through the chain ``Q <- V(next) <- target Q``, so each token back waits about ``1 / alpha`` steps: at 0.005
+    (the ILQL paper's) 1,000 steps taught values to the last few tokens only and steering never paid on
+    Translate-v1 (chrF fell from beta = 0); at 0.1 it rose from 0.685 to 0.749 at beta = 8 (3,000 steps, seed 0)."""
 
     # ---- PPO ----
     iterations: int = 30
