@@ -163,7 +163,7 @@ def test_beta_steers_greedy_decoding_to_the_rewarded_tokens(tmp_path):
     assert set(results["after"]["betas"]) == {"0.0", "4.0"}
     folder = os.path.join(results["run_dir"], "policy")
     scores = {b: evaluate("lmgym/Copy-v0", folder, episodes=7, split="train", beta=b, **COPY)["mean"] for b in (0, 4)}
-    assert scores[0] <= 0.2 and scores[4] >= 0.8, scores
+    assert scores[0] <= 0.3 and scores[4] >= 0.8, scores  # mostly the wrong copy, then mostly the right one
     with open(os.path.join(results["run_dir"], "results.json")) as f:
         saved = json.load(f)
     assert saved["names"] == ["ILQL beta=0 (BC)", "ILQL beta=4"]
