@@ -312,10 +312,14 @@ def logprobs_from_logits(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Te
 
 
 def kl_from_logits(logits: torch.Tensor, ref_logits: torch.Tensor) -> torch.Tensor:
-    """Exact KL(policy || reference) of the next-token distributions: ``(..., V) -> (...)``."""
+    """Exact KL(policy || reference) of the next-token distributions: ``(..., V) -> (...)``.
+
+    Clamped at 0: when the two distributions (nearly) agree, e.g. a LoRA policy a step away from its
+    adapters-off reference, float rounding in the sum would otherwise give tiny negative values (-1e-8).
+    """
     logp = torch.log_softmax(logits.float(), dim=-1)
     ref_logp = torch.log_softmax(ref_logits.float(), dim=-1)
-    return (logp.exp() * (logp - ref_logp)).sum(-1)
+    return (logp.exp() * (logp - ref_logp)).sum(-1).clamp_min(0.0)
 
 
 # ---- KL controllers -----------------------------------------------------------------------------
