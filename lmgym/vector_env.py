@@ -448,9 +448,7 @@ class BatchedTokenEnv(VectorEnv):
 
     def _obs(self) -> dict[str, np.ndarray]:
         buf = self._buf.copy()  # one copy; each key is a view of it
-        (k0, s0, h0), (k1, s1, h1), (k2, s2, h2), (k3, s3, h3), (k4, s4, h4) = self._slices
-        obs = {k0: buf[s0].reshape(h0), k1: buf[s1].reshape(h1), k2: buf[s2].reshape(h2), k3: buf[s3].reshape(h3),
-               k4: buf[s4].reshape(h4)}
+        obs = {key: buf[s].reshape(shape) for key, s, shape in self._slices}
         if self._triggers.size:
             obs["agent_mask"] = obs["response_mask"] - self._env_written
         return obs
