@@ -39,7 +39,7 @@ from lmgym.task import ExampleStreams, Task
 from lmgym.token_env import TokenEnv, batch_meta
 from lmgym.validation import check_int
 from lmgym.vector_infos import SplitColumns, merge_info
-from lmgym.word_ids import WordIds, word_id_scorer
+from lmgym.word_ids import WordBatch, WordIds, has_word_path, score_words
 
 _UNSIGNED = {size: np.dtype(f"u{size}") for size in (1, 2, 4, 8)}  # the unsigned view of a signed action dtype
 _max = np.maximum.reduce  # (the ufunc itself: no Python-level wrapper on every step)
@@ -77,7 +77,8 @@ class BatchedTokenEnv(VectorEnv):
         env: the prototype single env (read-only use: tokenizer, task, scorer, decode).
         tokenizer, task, scorer: shared with :attr:`env`.
         scoring_seconds: wall time spent decoding and scoring finished episodes since construction
-            (for benchmarks: what share of a step is the scorer's).
+            (for benchmarks: what share of a step goes to finished episodes).
+        scorer_seconds: the part of ``scoring_seconds`` spent in the scorer itself.
         scores_from_word_ids: whether episodes are scored from token ids rather than text (same values).
     """
 
@@ -142,12 +143,13 @@ class BatchedTokenEnv(VectorEnv):
         self._plain_sampling = type(self.task).sample is Task.sample  # draw with rng.integers, as Task.sample does
         self._split_columns: dict[str, SplitColumns] = {}
         # Where decoding is joining token texts (word-level tokenizers), a batch decodes with one table lookup,
-        # and a scorer with a word-id path (token_accuracy) scores from the token ids where tokens are whole words.
+        # and a scorer with a word-id path (token_accuracy, sentiment, ...) scores from the token ids where tokens
+        # are whole words.
         self._word_ids = None
         if type(self.env).decode_batch is TokenEnv.decode_batch:
             self._word_ids = WordIds.from_table(self.env.word_table(), self._V)
-        self._word_scorer = word_id_scorer(self.scorer) if self._word_ids and self._word_ids.one_word else None
-        self.scoring_seconds = 0.0
+        self._word_path = bool(self._word_ids and self._word_ids.one_word and has_word_path(self.scorer))
+        self.scoring_seconds = self.scorer_seconds = 0.0
 
     def _bind_views(self) -> None:
         """Point the state arrays at their parts of ``self._buf``."""
@@ -424,27 +426,33 @@ class BatchedTokenEnv(VectorEnv):
             references = list(map(list, columns.references[index]))
             examples = self.task.examples(split)
             meta = batch_meta([examples[k] for k in index.tolist()]) if columns.has_meta else {}
-            scores = None if self._word_scorer is None else self._word_id_scores(split, words, word_lengths, index)
         else:
             examples = [self._example(i) for i in rows.tolist()]
             prompts, references = [e.prompt for e in examples], [list(e.references) for e in examples]
-            splits, meta, scores = [self._split[i] for i in rows.tolist()], batch_meta(examples), None
-        if scores is None:
-            scores, details = score_with_detail_columns(self.scorer, list(prompts), completions, references, **meta)
-        else:
-            details = {self.scorer.name: scores.copy()}
+            splits, meta = [self._split[i] for i in rows.tolist()], batch_meta(examples)
+        found, t0 = None, time.perf_counter()
+        try:
+            if self._word_path:
+                ids_of, width = self._word_ids, words.shape[1]
+                reference_ids = (lambda: None) if split is None else lambda: self._reference_ids(split, width, index)
+                found = score_words(self.scorer, WordBatch(words, word_lengths, ids_of.texts, completions, prompts,
+                                                           references, meta, reference_ids))
+            scores, details = found or score_with_detail_columns(self.scorer, list(prompts), completions,
+                                                                 references, **meta)
+        finally:
+            self.scorer_seconds += time.perf_counter() - t0
         return {"prompt": prompts, "completion": np.fromiter(completions, object, len(completions)),
                 "references": np.fromiter(references, object, len(references)), "score": scores,
                 "score_details": details, "example_index": index, "split": splits}
 
-    def _word_id_scores(self, split: str, words: np.ndarray, lengths: np.ndarray, index: np.ndarray
-                        ) -> np.ndarray | None:
-        """The scorer's values from the completions' word ids (:mod:`lmgym.word_ids`), or ``None`` where the
-        split's reference tables are too large."""
-        found = self._word_ids.references(split, self.task.examples(split), words.shape[1])
+    def _reference_ids(self, split: str, width: int, index: np.ndarray
+                       ) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+        """The references of examples ``index`` of ``split`` as word ids (:meth:`WordIds.references`), or ``None``
+        where the split's tables are too large."""
+        found = self._word_ids.references(split, self.task.examples(split), width)
         if found is None:
             return None
-        return self._word_scorer(words, lengths, [t[index] for t in found[0]], [n[index] for n in found[1]])
+        return [t[index] for t in found[0]], [n[index] for n in found[1]]
 
     def _obs(self) -> dict[str, np.ndarray]:
         buf = self._buf.copy()  # one copy; each key is a view of it
@@ -457,7 +465,7 @@ class BatchedTokenEnv(VectorEnv):
     def scores_from_word_ids(self) -> bool:
         """Whether finished episodes are scored from token ids (:mod:`lmgym.word_ids`: a scorer with a word-id path,
         such as ``token_accuracy``, and a tokenizer whose tokens are whole words) rather than from decoded text."""
-        return self._word_scorer is not None
+        return self._word_path
 
     @property
     def active(self) -> np.ndarray:

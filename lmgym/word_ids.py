@@ -9,18 +9,22 @@ splitting text. :class:`WordIds` makes those ids: one id per distinct word (toke
 share the id of the first of them); reference words are looked up by text, and a word no token spells gets a
 negative id, which never matches.
 
-A scorer offers the path with a ``score_word_ids(words, lengths, references, reference_lengths)`` method that
-returns exactly what its ``__call__`` returns on the texts (see
-:meth:`lmgym.scorers.match.TokenAccuracy.score_word_ids`); :func:`word_id_scorer` finds it.
+A scorer offers the path with a ``score_word_ids(batch)`` method that takes a :class:`WordBatch` and returns
+exactly what its ``__call__`` returns on the texts, or ``None`` where it cannot (then the texts are scored):
+``token_accuracy`` compares the words with the references' word ids, ``sentiment``, ``ngram_fluency`` and
+``repetition`` read per-word tables built once from the vocabulary. :func:`word_id_scorer` finds the method, and
+:func:`score_words` scores a batch with it, a weighted sum part by part (parts without a path on the texts).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from lmgym.scorers.base import WeightedSum, checked_score
 from lmgym.task import Example
 
 #: The word id of tokens that decode to nothing, the padding of completion rows and of reference rows, and the
@@ -31,7 +35,33 @@ _min = np.minimum.reduce
 MAX_TABLE_BYTES = 64 << 20
 
 
-def word_id_scorer(scorer: Any) -> Callable[..., np.ndarray] | None:
+@dataclass
+class WordBatch:
+    """Finished episodes as word ids, with their texts, for scorers' ``score_word_ids`` paths.
+
+    Attributes:
+        words: ``(B, W)`` each completion's words as ids ``>= 0`` (:class:`WordIds`: a word's id is the first token
+            id that spells it), then negative padding.
+        lengths: ``(B,)`` words per completion.
+        vocab: ``(V,)`` the text of every id (``vocab[words[i, j]]`` is the ``j``-th word of completion ``i``; the
+            same array object for every batch of one env, so scorers may key their tables on it).
+        completions: the decoded texts (each one's words joined by single spaces).
+        prompts, references, meta: the scorer's other inputs, as the text path gets them.
+        reference_ids: ``()`` -> the references as word ids (:meth:`WordIds.references` at the completions'
+            width, rows in batch order), or ``None`` where those tables are too large.
+    """
+
+    words: np.ndarray
+    lengths: np.ndarray
+    vocab: np.ndarray
+    completions: list[str]
+    prompts: Sequence[str]
+    references: list[list[str]]
+    meta: dict[str, list[Any]] = field(default_factory=dict)
+    reference_ids: Callable[[], tuple[list[np.ndarray], list[np.ndarray]] | None] = lambda: None
+
+
+def word_id_scorer(scorer: Any) -> Callable[[WordBatch], Any] | None:
     """``scorer.score_word_ids`` when the class that defines it also defines the ``__call__`` in use, else ``None``.
 
     (A subclass that changes ``__call__`` without redefining ``score_word_ids`` does not get the word-id path.)
@@ -41,6 +71,64 @@ def word_id_scorer(scorer: Any) -> Callable[..., np.ndarray] | None:
     if owner is None or owner.__dict__.get("__call__") is not cls.__call__:
         return None
     return scorer.score_word_ids
+
+
+def vocab_table(owner: Any, vocab: np.ndarray, build: Callable[[np.ndarray], Any]) -> Any:
+    """``build(vocab)``, remembered on ``owner`` (``owner._vocab_table``) while batches bring the same ``vocab`` array.
+
+    A scorer's per-word tables for :meth:`score_word_ids` (its ``__getstate__`` should drop ``_vocab_table``).
+    """
+    cached = owner.__dict__.get("_vocab_table")
+    if cached is None or cached[0] is not vocab:
+        cached = owner._vocab_table = (vocab, build(vocab))
+    return cached[1]
+
+
+def compact(ids: np.ndarray, kept: np.ndarray, pad: int) -> np.ndarray:
+    """``ids`` ``(B, W)`` with each row's ``kept`` entries moved to its front, in order, and ``pad`` after them."""
+    out = np.full_like(ids, pad)
+    rows, cols = np.nonzero(kept)
+    out[rows, (np.cumsum(kept, axis=1) - 1)[rows, cols]] = ids[rows, cols]
+    return out
+
+
+def _sum_parts(scorer: Any) -> list[tuple[str, Any, float]] | None:
+    """A :class:`WeightedSum`'s parts, where its class keeps WeightedSum's way of scoring (else ``None``)."""
+    cls = type(scorer)
+    if not isinstance(scorer, WeightedSum) or any(getattr(cls, m) is not getattr(WeightedSum, m)
+                                                   for m in ("__call__", "details", "combine")):
+        return None
+    return scorer.parts
+
+
+def has_word_path(scorer: Any) -> bool:
+    """Whether :func:`score_words` can use word ids for ``scorer`` (itself, or a part of a weighted sum)."""
+    parts = _sum_parts(scorer)
+    if parts is not None:
+        return any(word_id_scorer(s) is not None for _, s, _ in parts)
+    return word_id_scorer(scorer) is not None
+
+
+def score_words(scorer: Any, batch: WordBatch) -> tuple[Any, dict[str, Any]] | None:
+    """``(scores, {part: values})`` of ``batch`` as ``score_with_detail_columns`` gives them on its texts, or ``None``
+    where ``scorer``'s word-id path declines (score the texts then).
+
+    A weighted sum scores each part by its word-id path where it has one and it accepts the batch, else on the
+    texts (checked as :func:`lmgym.scorers.base.checked_score` checks them), and combines them as on texts.
+    """
+    parts = _sum_parts(scorer)
+    if parts is None:
+        path = word_id_scorer(scorer)
+        values = None if path is None else path(batch)
+        return None if values is None else (values, {scorer.name: np.array(values, np.float64)})
+    details = {}
+    for name, part, _ in parts:
+        path = word_id_scorer(part)
+        values = None if path is None else path(batch)
+        if values is None:
+            values = checked_score(part, batch.prompts, batch.completions, batch.references, **batch.meta)
+        details[name] = values
+    return scorer.combine(details), details
 
 
 class WordIds:
@@ -110,10 +198,7 @@ class WordIds:
             return texts, words, ends
         texts = [join(filter(None, row[:end])) for row, end in zip(rows, ends.tolist())]
         kept = words >= 0
-        out = np.full_like(words, COMPLETION_PAD)
-        rows_, cols = np.nonzero(kept)
-        out[rows_, (np.cumsum(kept, axis=1) - 1)[rows_, cols]] = words[rows_, cols]
-        return texts, out, np.count_nonzero(kept, axis=1)
+        return texts, compact(words, kept, COMPLETION_PAD), np.count_nonzero(kept, axis=1)
 
     def references(self, split: str, examples: Sequence[Example], width: int
                    ) -> tuple[list[np.ndarray], list[np.ndarray]] | None:

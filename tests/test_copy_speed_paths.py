@@ -21,7 +21,7 @@ from lmgym.scorers import make_scorer
 from lmgym.task import Example, Task
 from lmgym.token_env import TokenEnv
 from lmgym.vector_env import BatchedTokenEnv
-from lmgym.word_ids import WordIds
+from lmgym.word_ids import WordBatch, WordIds
 
 
 def random_responses(env: TokenEnv, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -77,7 +77,9 @@ def test_token_accuracy_word_ids_equal_the_texts_scores():
         for i, c in enumerate(completions):
             words[i, : len(c.split())] = [ids_of.word_of_text[w] for w in c.split()]
         lengths = np.array([len(c.split()) for c in completions])
-        got = scorer.score_word_ids(words, lengths, tables, ref_lengths)
+        batch = WordBatch(words, lengths, ids_of.texts, completions, [""] * B, [list(r) for r in refs],
+                          reference_ids=lambda found=(tables, ref_lengths): found)
+        got = scorer.score_word_ids(batch)
         assert got.dtype == np.float64
         assert got.tolist() == scorer(None, completions, [list(r) for r in refs])
 
@@ -144,7 +146,8 @@ def test_copy_scores_from_word_ids_and_other_scorers_from_text():
 
     assert envs().scores_from_word_ids
     assert not envs(scorer="exact_match").scores_from_word_ids
-    assert not envs(scorer={"token_accuracy": 1.0}).scores_from_word_ids  # a weighted sum: its parts on text
+    assert envs(scorer={"token_accuracy": 1.0}).scores_from_word_ids  # a weighted sum of parts with the path
+    assert not envs(scorer={"exact_match": 1.0}).scores_from_word_ids  # ... and of parts without it
 
     class Stricter(type(make_scorer("token_accuracy"))):  # a subclass with its own __call__: the text path
         def __call__(self, prompts, completions, references=None, **meta):

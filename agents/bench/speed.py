@@ -281,7 +281,8 @@ def run_env(env_id: str, num_envs: int, steps: int, seed: int, **env_kwargs: Any
     ``mean_ratio`` compares the wall time of all blocks and ``cpu_ratio`` their process CPU time (one
     thread, so other processes' load hardly moves it).
     ``native.scoring_share`` is the part of the native time spent decoding and scoring finished
-    episodes; ``ratio_bound_scoring_only`` is the native/sync ratio if nothing else cost time.
+    episodes (``native.scorer_share``: in the scorer itself); ``ratio_bound_scoring_only`` is the native/sync
+    ratio if nothing else cost time.
     """
     envs = {"native": gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **env_kwargs),
             "sync": gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", **env_kwargs)}
@@ -299,7 +300,7 @@ def run_env(env_id: str, num_envs: int, steps: int, seed: int, **env_kwargs: Any
         for a in actions[0]:
             env.step(a)
     # The native env's decoding + scoring of finished episodes (work SyncVectorEnv does alike, per env).
-    scoring_start = envs["native"].scoring_seconds
+    scoring_start, scorer_start = envs["native"].scoring_seconds, envs["native"].scorer_seconds
     for block in actions[1:]:
         for name, env in envs.items():
             row, t, results = out[name], {}, []
@@ -324,6 +325,7 @@ def run_env(env_id: str, num_envs: int, steps: int, seed: int, **env_kwargs: Any
     # Where the native time goes, and the ratio native could reach if its per-step array work were free.
     scoring = envs["native"].scoring_seconds - scoring_start
     out["native"]["scoring_share"] = scoring / out["native"]["total_seconds"]
+    out["native"]["scorer_share"] = (envs["native"].scorer_seconds - scorer_start) / out["native"]["total_seconds"]
     out["ratio_bound_scoring_only"] = out["sync"]["total_seconds"] / max(scoring, 1e-12)
     return out
 

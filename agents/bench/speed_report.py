@@ -54,7 +54,9 @@ def format_markdown(res: dict[str, Any]) -> str:
         row("d", f"{what}, native", d["native"]["seconds"], d["native"]["steps_per_s"],
             f"native/sync = {d['ratio']:.1f} (all blocks {d['mean_ratio']:.1f}"
             + (f", CPU time {d['cpu_ratio']:.1f}" if "cpu_ratio" in d else "") + "); decoding + scoring "
-            f"{d['native']['scoring_share']:.0%} of native time, bound {d['ratio_bound_scoring_only']:.0f}")
+            f"{d['native']['scoring_share']:.0%} of native time"
+            + (f" (the scorer {d['native']['scorer_share']:.0%})" if "scorer_share" in d["native"] else "")
+            + f", bound {d['ratio_bound_scoring_only']:.0f}")
         row("d", f"{what}, sync", d["sync"]["seconds"], d["sync"]["steps_per_s"])
     for name in ("full_copy", "lora") if "e" in sec else ():
         e, peak = sec["e"], sec["e"][name].get("cuda_max_allocated")

@@ -30,12 +30,14 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from itertools import chain
+from typing import Any
 
 import numpy as np
 
 from lmgym.scorers.base import Scorer
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
+_min = np.minimum.reduce
 _GLUED = re.compile(r"[^\w\s]\S|\S[^\w\s]")  # a mark next to a non-space character: not a lone token
 BOS, EOS = "<s>", "</s>"
 
@@ -230,8 +232,6 @@ class NgramFluency(Scorer):
 
     def _score_bigram_batch(self, completions: Sequence[str]) -> list[float]:
         """:meth:`score_text` of every completion (``n == 2``), the probabilities of all texts in one pass."""
-        ids, p1, weight, keys, seen = self._bigram_tables()
-        unknown, eos = len(ids), ids[EOS]
         split = [c.split() for c in completions]
         tokens = self._piece_ids(list(chain.from_iterable(split)))
         counts = np.fromiter(map(len, split), np.int64, len(split))  # pieces per text
@@ -239,12 +239,45 @@ class NgramFluency(Scorer):
             counts = np.fromiter((len(self._piece_ids(p)) for p in split), np.int64, len(split))
         if not tokens:
             return [0.0] * len(completions)
-        # One row per text: <s> tokens </s>, then </s> as padding; row i predicts its places 1 .. counts[i] + 1.
-        width = int(counts.max()) + 2
-        seq = np.full((len(split), width), eos, np.int64)
+        # One row per text: <s> tokens </s>, then </s> as padding.
+        seq = np.full((len(split), int(counts.max()) + 2), self._bigram_tables()[0][EOS], np.int64)
         seq[:, 0] = 0  # <s>
-        places = np.arange(width - 1)
-        seq[:, 1:][places < counts[:, None]] = tokens
+        seq[:, 1:][np.arange(seq.shape[1] - 1) < counts[:, None]] = tokens
+        return self._bigram_scores(seq, counts)
+
+    def score_word_ids(self, batch: Any) -> list[float] | None:
+        """:meth:`__call__` on a :class:`lmgym.word_ids.WordBatch`'s texts, from its word ids (``n == 2``).
+
+        A text's tokens are its words' tokens in order (:meth:`_piece_ids`); each vocabulary word's token id is
+        looked up once. ``None`` (score the texts) for ``n != 2`` or where a word in the batch holds several tokens.
+        """
+        from lmgym.word_ids import vocab_table
+
+        if self.n != 2:
+            return None
+        token_of = vocab_table(self, batch.vocab, self._word_token_ids)  # (V + 3,) -1: several tokens
+        tokens = token_of[batch.words]  # (B, W): the padding ids -1, -2, -3 read </s>
+        if tokens.size and _min(tokens, axis=None) < 0:
+            return None
+        seq = np.empty((len(tokens), tokens.shape[1] + 2), np.int64)  # <s> tokens </s> (then </s> as padding)
+        seq[:, 0], seq[:, 1:-1], seq[:, -1] = 0, tokens, token_of[-1]
+        return self._bigram_scores(seq, batch.lengths)
+
+    def _word_token_ids(self, vocab: np.ndarray) -> np.ndarray:
+        """Each vocabulary word's token id (:meth:`_piece_ids`), ``-1`` where it has several tokens (or no text);
+        then three entries ``</s>``, for the padding ids -1, -2, -3 of :class:`lmgym.word_ids.WordBatch`."""
+        out = np.full(len(vocab) + 3, self._bigram_tables()[0][EOS], np.int64)
+        for i, text in enumerate(vocab.tolist()):
+            ids = self._piece_ids([text]) if text else ()
+            out[i] = ids[0] if len(ids) == 1 else -1
+        return out
+
+    def _bigram_scores(self, seq: np.ndarray, counts: np.ndarray) -> list[float]:
+        """:meth:`score_text` of texts given as token ids (:meth:`_bigram_tables`): row ``i`` of ``seq`` is ``<s>``,
+        text ``i``'s ``counts[i]`` tokens, then ``</s>`` (to the row's end)."""
+        ids, p1, weight, keys, seen = self._bigram_tables()
+        unknown = len(ids)
+        places = np.arange(seq.shape[1] - 1)  # row i predicts its places 1 .. counts[i] + 1
         key = seq[:, :-1] * (unknown + 1) + seq[:, 1:]  # (context, word) of every place
         table = self._bigram_logs()
         if table is not None:
@@ -267,4 +300,5 @@ class NgramFluency(Scorer):
         state.pop("_pieces", None)
         state.pop("_multi", None)
         state.pop("_logs", None)
+        state.pop("_vocab_table", None)
         return state

@@ -10,6 +10,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from lmgym.scorers.base import Scorer
 
 _WORD = re.compile(r"\w+")
@@ -50,6 +52,15 @@ class Sentiment(Scorer):
             return self._vader.compound_batch(completions)
         compound = self._vader.compound
         return [float(compound(c)) for c in completions]
+
+    def score_word_ids(self, batch: Any) -> list[float]:
+        """:meth:`__call__` on a :class:`lmgym.word_ids.WordBatch`'s texts, reading its words by id
+        (:meth:`~lmgym.scorers.vader.VaderCompound.compound_words`)."""
+        if self._vader is None:
+            from lmgym.scorers.vader import VaderCompound
+
+            self._vader = VaderCompound()
+        return self._vader.compound_words(batch.completions, batch.words, batch.lengths, batch.vocab)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -126,24 +137,70 @@ class KeywordCoverage(Scorer):
                 phrases.append(phrase)
         return phrases
 
+    def _example_phrases(self, i: int, keywords: Any) -> list[tuple[str, ...]]:
+        """:meth:`_phrases` of input ``i``'s keywords, remembered (an example's keywords come back every episode)."""
+        if keywords is None:
+            raise ValueError(f"keyword_coverage: input {i} has no 'keywords' meta.")
+        lists = self.__dict__.setdefault("_lists_cache", {})
+        try:
+            key = keywords if isinstance(keywords, str) else tuple(keywords) \
+                if isinstance(keywords, (list, tuple)) else None
+            phrases = None if key is None else lists.get(key)
+        except TypeError:  # (keywords that are not strings)
+            key = phrases = None
+        if phrases is None:
+            phrases = self._phrases(keywords)
+            if key is not None:
+                if len(lists) >= 65_536:
+                    lists.clear()
+                lists[key] = phrases
+        return phrases
+
+    def score_word_ids(self, batch: Any) -> list[float] | None:
+        """:meth:`__call__` on a :class:`lmgym.word_ids.WordBatch`'s texts, from its word ids in array operations.
+
+        Each vocabulary word's normalised word (:meth:`_norm` of its one :func:`words` token) is found once; a
+        keyword is found where a word of the text has its normalised form. ``None`` (score the texts, which also
+        raises for missing keywords) where a word holds several tokens or a keyword several words.
+        """
+        from lmgym.word_ids import vocab_table
+
+        norm_of, ids, several = vocab_table(self, batch.vocab, self._word_norms)  # (V + 3,) -2: several words
+        norms = norm_of[batch.words]  # (B, W); padding and words without tokens: the spare column len(ids) + 1
+        if several and np.count_nonzero(norms == -2):
+            return None
+        B, absent = len(norms), len(ids)  # (a keyword no word of the vocabulary has: a column never set)
+        try:
+            lists = self._keyword_lists(B, batch.meta)
+            phrases = [self._example_phrases(i, k) for i, k in enumerate(lists)]
+        except (ValueError, TypeError):
+            return None
+        sizes = np.fromiter(map(len, phrases), np.int64, B)
+        wanted = [ids.get(p[0], absent) if len(p) == 1 else None for ps in phrases for p in ps]
+        if None in wanted:
+            return None
+        present = np.zeros((B, absent + 2), bool)
+        present[np.arange(B)[:, None], norms] = True
+        found = np.bincount(np.repeat(np.arange(B), sizes), present[np.repeat(np.arange(B), sizes), wanted], B)
+        return np.where(sizes > 0, found / np.maximum(sizes, 1), 1.0).tolist()
+
+    def _word_norms(self, vocab: np.ndarray) -> tuple[np.ndarray, dict[str, int], bool]:
+        """Each vocabulary text's normalised word as an id (``-2``: several words; none: the spare id), then three
+        spare ids (for the padding of :class:`lmgym.word_ids.WordBatch`); the ids; whether any is ``-2``."""
+        found = [words(text) for text in vocab.tolist()]
+        ids: dict[str, int] = {}
+        for tokens in found:
+            if len(tokens) == 1:
+                ids.setdefault(self._norm(tokens[0]), len(ids))
+        spare = len(ids) + 1
+        out = np.full(len(vocab) + 3, spare, np.int64)
+        out[: len(vocab)] = [-2 if len(t) > 1 else ids[self._norm(t[0])] if t else spare for t in found]
+        return out, ids, any(len(t) > 1 for t in found)
+
     def __call__(self, prompts, completions, references=None, **meta):
         out = []
-        lists = self.__dict__.setdefault("_lists_cache", {})
         for i, (completion, keywords) in enumerate(zip(completions, self._keyword_lists(len(completions), meta))):
-            if keywords is None:
-                raise ValueError(f"keyword_coverage: input {i} has no 'keywords' meta.")
-            try:  # an example's keywords come back every episode: their phrases are remembered
-                key = keywords if isinstance(keywords, str) else tuple(keywords) \
-                    if isinstance(keywords, (list, tuple)) else None
-                phrases = None if key is None else lists.get(key)
-            except TypeError:  # (keywords that are not strings)
-                key = phrases = None
-            if phrases is None:
-                phrases = self._phrases(keywords)
-                if key is not None:
-                    if len(lists) >= 65_536:
-                        lists.clear()
-                    lists[key] = phrases
+            phrases = self._example_phrases(i, keywords)
             if not phrases:
                 out.append(1.0)
                 continue
@@ -168,6 +225,7 @@ class KeywordCoverage(Scorer):
         state["_stem_cache"] = {}
         state["_phrase_cache"] = {}
         state.pop("_lists_cache", None)
+        state.pop("_vocab_table", None)
         return state
 
 
@@ -198,6 +256,47 @@ class Repetition(Scorer):
             total = len(w) - n + 1  # the number of n-grams
             out.append(0.0 if total <= 0 else 1.0 - len(set(zip(*(w[k:] for k in range(n))))) / total)
         return out
+
+    def score_word_ids(self, batch: Any) -> np.ndarray | None:
+        """:meth:`__call__` on a :class:`lmgym.word_ids.WordBatch`'s texts, from its word ids in array operations.
+
+        Each vocabulary entry's lowercased word tokens are found once: a text's tokens are its words' tokens in
+        order (``\\w`` runs never cross the spaces between words). Each n-gram becomes one integer; a row's
+        distinct n-grams are counted after sorting. ``None`` (score the texts) where a word in the batch holds
+        several tokens, or the n-gram integers would not fit in 63 bits.
+        """
+        from lmgym.word_ids import compact, vocab_table
+
+        token_of, size, several = vocab_table(self, batch.vocab, _one_token_ids)  # (V + 3,) -1: none, -2: several
+        n, base = self.n, size + 1
+        if base ** n >= 1 << 62:
+            return None
+        tokens = token_of[batch.words]  # (B, W); the padding ids -1, -2, -3 read -1 (no token)
+        if several and np.count_nonzero(tokens == -2):
+            return None
+        kept = tokens >= 0
+        counts = np.count_nonzero(kept, axis=1)
+        if not np.array_equal(counts, batch.lengths):  # words without tokens (marks): close the gaps
+            tokens = compact(tokens, kept, -1)
+        total = counts - n + 1  # n-grams per text
+        G = tokens.shape[1] - n + 1  # n-gram places per row
+        if G <= 0:
+            return np.zeros(len(counts))
+        keys = tokens[:, :G].copy()
+        for k in range(1, n):
+            keys *= base
+            keys += tokens[:, k : G + k]
+        beyond = base ** n  # above every n-gram's integer: the places past a text's last n-gram
+        keys[np.arange(G) >= total[:, None]] = beyond
+        keys.sort(axis=1)
+        # Distinct n-grams: the first, and each change of value, less the change into the padding (where there is).
+        distinct = np.count_nonzero(keys[:, 1:] != keys[:, :-1], axis=1) + 1 - (total < G)
+        return np.where(total > 0, 1.0 - distinct / np.maximum(total, 1), 0.0)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_vocab_table", None)  # rebuilt on use
+        return state
 
 
 class Length(Scorer):
@@ -258,3 +357,15 @@ class Length(Scorer):
             refs = [references[i]] if isinstance(references[i], str) else references[i]
             out.append(max(self.closeness(n, self.ratio * self._word_count(r)) for r in refs))
         return out
+
+
+def _one_token_ids(vocab: np.ndarray) -> tuple[np.ndarray, int, bool]:
+    """Each vocabulary text's word token (:func:`words`) as an id, ``-1`` for none and ``-2`` for several, then
+    three entries ``-1`` (for the padding ids of :class:`lmgym.word_ids.WordBatch`); the number of ids; whether any
+    is ``-2``."""
+    ids: dict[str, int] = {}
+    out = np.full(len(vocab) + 3, -1, np.int64)
+    for i, text in enumerate(vocab.tolist()):
+        tokens = words(text)
+        out[i] = -2 if len(tokens) > 1 else ids.setdefault(tokens[0], len(ids)) if tokens else -1
+    return out, len(ids), bool(np.count_nonzero(out == -2))

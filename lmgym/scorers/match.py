@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from fractions import Fraction
 from operator import eq
+from typing import Any
 
 import numpy as np
 
@@ -67,29 +68,32 @@ class TokenAccuracy(Scorer):
             out.append(best)
         return out
 
-    def score_word_ids(self, words: np.ndarray, lengths: np.ndarray, references: Sequence[np.ndarray],
-                       reference_lengths: Sequence[np.ndarray]) -> np.ndarray:
+    def score_word_ids(self, batch: Any) -> np.ndarray | None:
         """:meth:`__call__` on texts given as word ids, for a whole batch in array operations (the token path of
         the native vector env, :mod:`lmgym.word_ids`).
 
         Args:
-            words: ``(B, W)`` each completion's words as ids ``>= 0`` (one id per distinct word), then negative
-                padding.
-            lengths: ``(B,)`` words per completion.
-            references: ``K`` arrays ``(B, W)``: each completion's ``k``-th reference as ids of the same map, cut or
-                padded to ``W`` words; padding, and words no completion can have, are negative ids other than
-                those in ``words`` (so they never match).
-            reference_lengths: ``K`` arrays ``(B,)``: words per reference (before the cut); ``-1`` where a
-                completion has fewer than ``K`` references.
+            batch: a :class:`lmgym.word_ids.WordBatch`. Its ``reference_ids()`` gives ``K`` arrays ``(B, W)``, each
+                completion's ``k``-th reference as ids of the same map, cut or padded to ``W`` words (padding, and
+                words no completion can have, are negative ids other than those in ``words``, so they never
+                match), and ``K`` arrays ``(B,)`` of words per reference before the cut (``-1`` where a completion
+                has fewer than ``K`` references).
 
         Returns:
             ``(B,)`` float64: exactly the values of :meth:`__call__` on the texts (the same integer matches over
-            the same integer denominators, the best reference's).
+            the same integer denominators, the best reference's); ``None`` without reference tables.
 
-        >>> TokenAccuracy().score_word_ids(np.array([[1, 2, 3], [1, 9, -2]]), np.array([3, 2]),
-        ...                                [np.array([[1, 2, -1], [1, 2, 3]])], [np.array([2, 3])]).tolist()
+        >>> from lmgym.word_ids import WordBatch
+        >>> batch = WordBatch(np.array([[1, 2, 3], [1, 9, -2]]), np.array([3, 2]), np.array([]), [], [], [],
+        ...                   reference_ids=lambda: ([np.array([[1, 2, -1], [1, 2, 3]])], [np.array([2, 3])]))
+        >>> TokenAccuracy().score_word_ids(batch).tolist()
         [0.6666666666666666, 0.3333333333333333]
         """
+        found = batch.reference_ids()
+        if found is None:
+            return None
+        words, lengths = batch.words, batch.lengths
+        references, reference_lengths = found
         best = np.zeros(len(lengths))
         for k, (reference, reference_length) in enumerate(zip(references, reference_lengths)):
             matches = (words == reference).sum(1)  # (B,) positions that hold the same word

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+_min = np.minimum.reduce
+
 
 class VaderCompound:
     """``SentimentIntensityAnalyzer().polarity_scores(text)["compound"]``, with memoised word contexts.
@@ -97,8 +99,12 @@ class VaderCompound:
         self._symbols: dict[str, int] = {}
         self._symbol_views: list[str] = []
         self._rows: dict[str, int] = {}
-        self._table = np.zeros((256, len(_COLUMNS) + 5), np.int64)
+        self._table = np.zeros((256, _FLAGS + 6), np.int64)
+        self._table[_PAD_ROW, :_FLAGS] = -1  # the pad row: no word (every view -1, no flag)
         self._int_contexts: dict[tuple[int, ...], Any] = {}
+        self._alone = np.zeros(0)  # 2 * symbol + caps flag -> the valence of that word alone (NaN: not known yet)
+        self._vocab_rows: tuple[np.ndarray, np.ndarray] | None = None  # (vocab, its words' rows): compound_words
+        self._warmed: np.ndarray | None = None  # the vocabulary whose contexts _warm evaluated
 
     def _plain(self, word: str) -> bool:
         """Whether no rule names ``word`` (so as a neighbour only its lexicon membership counts)."""
@@ -225,15 +231,94 @@ class VaderCompound:
             return k
         entry = self._tokens.get(raw) or self._token(raw)
         word = entry[_WORD]
-        row = [*map(self._symbol, itemgetter(*_COLUMNS)(entry)), entry[_LISTED], entry[_EXACT], entry[_PHRASE],
-               word.isupper(), word.lower() == "but"]
-        k = self._rows[raw] = len(self._rows)
+        row = [*map(self._symbol, itemgetter(*_COLUMNS)(entry)), self._symbol(self._outside), entry[_LISTED],
+               entry[_EXACT], entry[_PHRASE], word.isupper(), word.lower() == "but",
+               "!" in raw or "?" in raw or not self._emoji_chars.isdisjoint(raw)]
+        k = self._rows[raw] = len(self._rows) + 1  # (row 0 is the pad row)
         if k == len(self._table):
             self._table = np.concatenate([self._table, np.zeros_like(self._table)])
         self._table[k] = row
         return k
 
-    def _compound_many(self, texts: list[str]) -> list[float]:
+    def compound_words(self, texts: Sequence[str], words: np.ndarray, lengths: np.ndarray,
+                       vocab: np.ndarray) -> list[float]:
+        """:meth:`compound_batch` of ``texts``, where ``texts[i]`` is ``" ".join(vocab[words[i, :lengths[i]]])``.
+
+        ``words`` ``(B, W)`` holds each text's words as indices into ``vocab`` (texts without whitespace), then
+        negative padding (:class:`lmgym.word_ids.WordBatch`). The same numbers as :meth:`compound_batch`: its
+        token table's rows are looked up by word id (each word's row found once) instead of splitting the texts.
+        """
+        out: list[Any] = list(map(self._texts.get, texts))
+        todo = [k for k, v in enumerate(out) if v is None]
+        if not todo:
+            return out
+        self._trim()
+        if self._vocab_rows is None or self._vocab_rows[0] is not vocab:
+            # (V + 3,) each word's row of the token table (-1: not found yet); the padding ids -1, -2, -3 of
+            # ``words`` read the last three entries: the pad row.
+            self._vocab_rows = (vocab, np.concatenate([np.full(len(vocab), -1, np.int64), np.full(3, _PAD_ROW)]))
+            if self._warmed is not vocab:
+                self._warmed = vocab
+                self._warm(vocab.tolist())
+        row_of = self._vocab_rows[1]
+        if len(todo) < len(texts):
+            words, lengths = words[todo], lengths[todo]
+        rows = row_of[words]  # (B, W) the pieces _compound_many splits, as rows, then the pad row
+        if rows.size and _min(rows, axis=None) < 0:
+            for w in np.unique(words[rows < 0]).tolist():
+                row_of[w] = self._row(vocab[w])
+            rows = row_of[words]
+        batch = [texts[k] for k in todo]
+        values = self._compound_rows(batch, rows, np.asarray(lengths, np.int64))
+        memo = self._texts
+        for k, text, value in zip(todo, batch, values):
+            if len(memo) >= self.maxsize:
+                memo.clear()
+            out[k] = memo[text] = value
+        return out
+
+    #: The most texts :meth:`_warm` scores for one vocabulary (a larger vocabulary is not warmed).
+    warm_texts: int = 30_000
+
+    def _warm(self, vocab: list[str]) -> None:
+        """Evaluate ahead the contexts that the vocabulary's lexicon words form with one rule word before them.
+
+        Text over a word vocabulary is full of them ("not good", "so happy", "very bad"), and each new context costs
+        a library call (~20 us). For every lexicon word ``L`` and every word ``N`` some rule names (both from
+        ``vocab``), ``N`` goes 1, 2 or 3 words before ``L``, with a plain word outside the lexicon in the other places
+        (or a lexicon word 3 before), at the start of the text or after 1-2 such words, and ``L`` is followed by 0-2
+        of them. These texts are scored as any others (:meth:`_compound_rows`), which remembers their contexts.
+        """
+        lexicon = self.analyzer.lexicon
+        words = [w for w in dict.fromkeys(vocab) if w and w.split() == [w]]
+        plain = [w for w in words if self._plain(w) and w.lower() not in self._phrase_words and w == w.lower()
+                 and "!" not in w and "?" not in w and self._emoji_chars.isdisjoint(w)]
+        filler = next((w for w in plain if w.lower() not in lexicon), None)
+        inside = next((w for w in plain if w.lower() in lexicon and w.lower() not in self._exact), None)
+        listed = [w for w in words if w.lower() in lexicon]
+        named = [w for w in words if not self._plain(w)]
+        if filler is None or not listed or not named:
+            return
+        F, third = filler, [filler] if inside is None else [filler, inside]
+        shapes = []  # the 1-3 words before L, None where N goes (d words before L)
+        for before in (1, 2, 3):
+            for d in range(1, before + 1):
+                for first in (third if before == 3 and d < 3 else [F]):
+                    shape = [first, *[F] * (before - 1)]
+                    shape[before - d] = None
+                    shapes.append(shape)
+        if len(listed) * len(named) * len(shapes) * 3 > self.warm_texts:
+            return
+        texts = [[*(n if w is None else w for w in shape), item, *[F] * after]
+                 for item in listed for n in named for shape in shapes for after in range(3)]
+        for start in range(0, len(texts), 2048):
+            chunk = texts[start : start + 2048]
+            rows = [self._rows.get(w) or self._row(w) for t in chunk for w in t]
+            counts = np.fromiter(map(len, chunk), np.int64, len(chunk))
+            self._compound_rows([" ".join(t) for t in chunk], _rows_2d(rows, counts), counts)
+
+    def _trim(self) -> None:
+        """Empty the token table and the context memos where one is full."""
         if len(self._rows) >= self.maxsize or len(self._int_contexts) >= self.maxsize or \
                 len(self._tokens) >= self.maxsize or len(self._contexts) >= self.maxsize:
             self._tokens.clear()
@@ -242,70 +327,93 @@ class VaderCompound:
             self._int_contexts.clear()
             self._symbols.clear()
             self._symbol_views.clear()
+            self._vocab_rows = None
+            self._alone = np.zeros(0)
+
+    def _compound_many(self, texts: list[str]) -> list[float]:
+        self._trim()
         pieces = [t.split() for t in texts]  # (the pieces of the stripped text: what _compound splits)
         flat = list(chain.from_iterable(pieces))
         rows = list(map(self._rows.get, flat))
         if None in rows:
             rows = [self._row(w) if r is None else r for w, r in zip(flat, rows)]
-        B, M = len(texts), len(rows)
-        counts = np.fromiter(map(len, pieces), np.int64, B)
-        table = self._table[np.asarray(rows, np.int64)]  # (M, columns)
-        text_of = np.repeat(np.arange(B), counts)  # (M,)
-        at = np.arange(M) - np.repeat(np.cumsum(counts) - counts, counts)  # each token's place in its text
-        n = counts[text_of]
-        upper = np.bincount(text_of, table[:, _UPPER_COL], B)
-        caps = (counts - upper > 0) & (counts - upper < counts)  # (B,) the library's allcap_differential
-        adjacent = table[:-1, _PHRASE_COL] & table[1:, _PHRASE_COL] & (text_of[:-1] == text_of[1:]) if M else []
-        free = np.bincount(text_of[:-1][np.asarray(adjacent, bool)], minlength=B) == 0  # (B,) no two phrase words
-        # Lexicon words and their contexts, as _compound keys them (-1: no word there).
-        p = np.flatnonzero(table[:, _LISTED_COL])
-        i, size, t = at[p], n[p], text_of[p]
-        exact, plain_free = table[p, _EXACT_COL].astype(bool), free[t]
-        # The views of the words 3, 2, 1 before and 1, 2 after each lexicon word (K, 5), as _compound reads them.
-        views = np.where(exact[:, None], _EXACT_VIEWS, np.where(plain_free[:, None], _FREE_VIEWS, _PHRASE_VIEWS))
-        there = (i[:, None] >= _NEED_BEFORE) & ((size - 1 - i)[:, None] >= _NEED_AFTER)
-        pad = np.zeros((3, table.shape[1]), np.int64)
-        padded = np.concatenate([pad, table, pad[:2]])
-        around = padded[(p + 3)[:, None] + _OFFSETS, views]
+        counts = np.fromiter(map(len, pieces), np.int64, len(texts))
+        return self._compound_rows(texts, _rows_2d(rows, counts), counts)
+
+    def _compound_rows(self, texts: Sequence[str], rows: np.ndarray, counts: np.ndarray) -> list[float]:
+        """The compound scores of ``texts``: ``rows`` ``(B, W)`` holds each one's pieces as rows of the token table,
+        then the pad row; ``counts`` ``(B,)`` the pieces per text."""
+        B, W = rows.shape
+        flags = self._table[rows, _FLAGS:]  # (B, W, 6): listed, exact, phrase, upper, "but", marked
+        upper = flags[:, :, _UPPER].sum(1)
+        caps = (upper > 0) & (upper < counts)  # (B,) the library's allcap_differential
+        phrase = flags[:, :, _PHRASE_FLAG]
+        free = ~(phrase[:, 1:] & phrase[:, :-1]).any(1)  # (B,) no two phrase words in a row (pads are none)
+        b, i = np.nonzero(flags[:, :, _LISTED_FLAG])  # the lexicon words (K of them): text, place
+        exact = flags[b, i, _EXACT_FLAG].astype(bool)
+        # The words 3, 2, 1 before and 1, 2 after each lexicon word, each seen as _compound reads it: exact words
+        # see every neighbour; other words in a text without phrases see less (and after them only whether a word
+        # is there); the pad row's views are -1 (no word there).
+        views = np.where(exact[:, None], _EXACT_VIEWS, np.where(free[b][:, None], _FREE_VIEWS, _PHRASE_VIEWS))
+        padded = np.zeros((B, W + 5), np.int64)  # _PAD_ROW around each text
+        padded[:, 3 : W + 3] = rows
+        around = self._table[padded[b[:, None], i[:, None] + _AROUND], views]  # (K, 5)
         outside, inside = self._symbol(self._outside), self._symbol(self._in_lexicon)
-        # After a word in a text without phrases only whether a word is there counts.
-        around[:, 3:] = np.where((plain_free & ~exact)[:, None], outside, around[:, 3:])
-        around = np.where(there, around, -1)
         # Only plain neighbours (outside the lexicon, or in it three before): the valence is the word's own, as
         # in a text of that word alone (no rule fires; a plain word adds 0.0 to a non-zero valence at most).
-        alone = ~exact & ((around[:, 1:] == outside) | (around[:, 1:] == -1)).all(1) & \
-            ((around[:, 0] == outside) | (around[:, 0] == inside) | (around[:, 0] == -1))
-        around[alone] = -1
-        keys = np.column_stack([table[p, 0], around, caps[t]])
-        keys_list = list(map(tuple, keys.tolist()))
-        valences = list(map(self._int_contexts.get, keys_list))
-        if None in valences:
-            valences = [self._int_valence(k) if v is None else v for k, v in zip(keys_list, valences)]
+        plain = (around == outside) | (around < 0)
+        alone = ~exact & plain[:, 1:].all(1) & (plain[:, 0] | (around[:, 0] == inside))
+        item, cap = self._table[rows[b, i], 0], caps[b]
+        # A word alone: its valence by symbol (and caps flag) from an array; the others from the context memo.
+        if len(self._alone) < 2 * len(self._symbol_views):
+            self._alone = np.concatenate([self._alone, np.full(2 * len(self._symbol_views), np.nan)])
+        valences = self._alone[2 * item + cap]
+        valences[~alone] = np.nan
+        unknown = np.isnan(valences)
+        if unknown.any():
+            k = np.flatnonzero(unknown)
+            near = around[k]
+            near[alone[k]] = -1
+            if len(self._symbol_views) < _PACK_SYMBOLS:  # each key as one integer (an int never equals a tuple key)
+                keys = ((item[k] * _PACK_SYMBOLS ** 5 + (near + 1) @ _PACK_POWERS) * 2 + cap[k]).tolist()
+            else:
+                keys = list(map(tuple, np.column_stack([item[k], near, cap[k]]).tolist()))
+            found = list(map(self._int_contexts.get, keys))
+            if None in found:
+                ids = np.column_stack([item[k], near, cap[k]]).tolist()
+                found = [self._int_valence(key, context) if v is None else v
+                         for key, v, context in zip(keys, found, ids)]
+            valences[k] = found
+            self._alone[(2 * item + cap)[k[alone[k]]]] = valences[k[alone[k]]]
         # Each text's sum in its order, as sum() adds (a 0.0 first and between the lexicon words' valences).
-        sums = np.zeros((B, int(counts.max(initial=0)) + 1))
-        sums[t, i + 1] = valences
+        sums = np.zeros((B, W + 1))
+        sums[b, i + 1] = valences
         totals = np.cumsum(sums, axis=1)[:, -1].tolist()
-        but = np.flatnonzero(np.bincount(text_of, table[:, _BUT_COL], B)).tolist()
-        starts = (np.cumsum(counts) - counts).tolist()
-        for k in but:  # the library's "but" rule, on this text's words and valences (as _compound runs it)
-            views, words = self._symbol_views, table[starts[k] : starts[k] + counts[k], 0].tolist()
-            sentiments = self.analyzer._but_check([views[w] for w in words], sums[k, 1 : counts[k] + 1].tolist())
-            totals[k] = float(sum(sentiments))
-        out = []
-        for text, total in zip(texts, totals):
+        views = self._symbol_views
+        for k in np.flatnonzero(flags[:, :, _BUT_FLAG].any(1)).tolist():  # the library's "but" rule (as _compound)
+            n = counts[k]
+            words = [views[w] for w in self._table[rows[k, :n], 0].tolist()]
+            totals[k] = float(sum(self.analyzer._but_check(words, sums[k, 1 : n + 1].tolist())))
+        normalize = self._normalize
+        out = [round(normalize(total), 4) for total in totals]
+        # Texts with a "!", "?" or emoji character (a token has it: none is whitespace) take the library's
+        # punctuation emphasis, or (emoji) _compound.
+        for k in np.flatnonzero(flags[:, :, _MARK_FLAG].any(1)).tolist():
+            text, total = texts[k], totals[k]
             if not (self._ascii_safe and text.isascii()) and not self._emoji_chars.isdisjoint(text):
-                out.append(self._compound(text))
+                out[k] = self._compound(text)
                 continue
             if total and ("!" in text or "?" in text):
                 emphasis = self.analyzer._punctuation_emphasis(text.strip())
                 total = total + emphasis if total > 0 else total - emphasis
-            out.append(round(self._normalize(total), 4))
+            out[k] = round(normalize(total), 4)
         return out
 
-    def _int_valence(self, key: tuple[int, ...]) -> Any:
-        """The valence of a context keyed by symbol ids (see :meth:`_compound_many`), remembered under both keys."""
+    def _int_valence(self, key: Any, ids: list[int]) -> Any:
+        """The valence of the context of symbol ids ``ids`` (see :meth:`_compound_rows`), remembered under ``key``
+        (its integer or tuple form) and under its text form."""
         views = self._symbol_views
-        item, b3, b2, b1, a1, a2, caps = key
+        item, b3, b2, b1, a1, a2, caps = ids
         skey = (views[item], tuple(views[b] for b in (b3, b2, b1) if b >= 0),
                 tuple(views[a] for a in (a1, a2) if a >= 0), bool(caps))
         valence = self._contexts.get(skey)
@@ -329,18 +437,34 @@ class VaderCompound:
 # The views of a token entry (:meth:`VaderCompound._token`).
 _WORD, _SEEN, _NEXT, _THIRD, _LISTED, _NEAR, _NEXT_PLAIN, _EXACT, _PHRASE, _SEEN_FREE, _NEAR_FREE = range(11)
 _NOTHING_AFTER = ((), ("<w>",), ("<w>", "<w>"))  # the words after a word, in a text without phrases
-# compound_batch's token table: these views as symbol ids, then the flags listed, exact, phrase, upper, "but".
+# compound_batch's token table: these views as symbol ids, the symbol of a word outside the lexicon (what rules see
+# of any word after a word in a text without phrases), then the flags listed, exact, phrase, upper, "but" and marked
+# (a "!", "?" or emoji character in the token). Row 0 is the pad row (no word).
 _COLUMNS = (_WORD, _SEEN, _NEXT, _THIRD, _NEAR, _NEXT_PLAIN, _SEEN_FREE, _NEAR_FREE)
-_LISTED_COL, _EXACT_COL, _PHRASE_COL, _UPPER_COL, _BUT_COL = range(len(_COLUMNS), len(_COLUMNS) + 5)
-# The words around a lexicon word that _compound reads: 3, 2, 1 before and 1, 2 after; how many words must be
-# before / after it for each to exist; and which view of each it reads (exact words; other words in a text
-# without phrases, where the words after are replaced by "a word"; other words in a text with phrases).
-_OFFSETS = np.array([-3, -2, -1, 1, 2])
-_NEED_BEFORE, _NEED_AFTER = np.array([3, 2, 1, 0, 0]), np.array([0, 0, 0, 1, 2])
+_OUTSIDE_COL = len(_COLUMNS)
+_FLAGS = _OUTSIDE_COL + 1
+_LISTED_FLAG, _EXACT_FLAG, _PHRASE_FLAG, _UPPER, _BUT_FLAG, _MARK_FLAG = range(6)
+_PAD_ROW = 0
+# The words around a lexicon word that _compound reads (3, 2, 1 before and 1, 2 after, as places in a text padded
+# with 3 pad rows before and 2 after), and which view of each it reads (exact words; other words in a text without
+# phrases; other words in a text with phrases).
+_AROUND = np.array([0, 1, 2, 4, 5])
 _EXACT_VIEWS = np.array([_COLUMNS.index(v) for v in (_SEEN, _SEEN, _SEEN, _NEXT, _THIRD)])
-_FREE_VIEWS = np.array([_COLUMNS.index(v) for v in (_SEEN_FREE, _NEAR_FREE, _NEAR_FREE, _NEXT_PLAIN, _THIRD)])
+_FREE_VIEWS = np.array([*(_COLUMNS.index(v) for v in (_SEEN_FREE, _NEAR_FREE, _NEAR_FREE)), _OUTSIDE_COL,
+                        _OUTSIDE_COL])
 _PHRASE_VIEWS = np.array([_COLUMNS.index(v) for v in (_SEEN, _NEAR, _NEAR, _NEXT_PLAIN, _THIRD)])
+#: With fewer symbols than this, a context's 6 symbol ids (+1: -1 is "no word") and caps flag pack into 61 bits.
+_PACK_SYMBOLS = 1 << 10
+_PACK_POWERS = _PACK_SYMBOLS ** np.arange(4, -1, -1)  # the places of the 5 neighbours' ids
 
-#: Words vaderSentiment's rules compare with by name, besides its negations, boosters and idioms.
-RULE_WORDS = ("no", "or", "nor", "never", "so", "this", "without", "doubt", "least", "at", "very", "kind", "of",
-              "but")
+
+def _rows_2d(rows: Sequence[int], counts: np.ndarray) -> np.ndarray:
+    """Each text's rows ``(B, max(counts))``, from all texts' rows in order, padded with the pad row."""
+    out = np.full((len(counts), int(counts.max(initial=0))), _PAD_ROW, np.int64)
+    out[np.arange(out.shape[1]) < counts[:, None]] = rows
+    return out
+
+
+#: Words vaderSentiment's valence rules compare with by name, besides its negations, boosters and idioms. ("but" is
+#: read only by the text-wide "but" rule, which runs on the valences afterwards: as a neighbour it is a plain word.)
+RULE_WORDS = ("no", "or", "nor", "never", "so", "this", "without", "doubt", "least", "at", "very", "kind", "of")
