@@ -39,7 +39,7 @@ from lmgym.task import ExampleStreams, Task
 from lmgym.token_env import TokenEnv, batch_meta
 from lmgym.validation import check_int
 from lmgym.vector_infos import SplitColumns, merge_info
-from lmgym.word_ids import WordBatch, WordIds, has_word_path, score_words
+from lmgym.word_ids import WordBatch, WordIds, WordScoring
 
 _UNSIGNED = {size: np.dtype(f"u{size}") for size in (1, 2, 4, 8)}  # the unsigned view of a signed action dtype
 _max = np.maximum.reduce  # (the ufunc itself: no Python-level wrapper on every step)
@@ -148,7 +148,8 @@ class BatchedTokenEnv(VectorEnv):
         self._word_ids = None
         if type(self.env).decode_batch is TokenEnv.decode_batch:
             self._word_ids = WordIds.from_table(self.env.word_table(), self._V)
-        self._word_path = bool(self._word_ids and self._word_ids.one_word and has_word_path(self.scorer))
+        self._word_scoring = WordScoring(self.scorer) if self._word_ids and self._word_ids.one_word else None
+        self._word_path = bool(self._word_scoring and self._word_scoring.usable)
         self.scoring_seconds = self.scorer_seconds = 0.0
 
     def _bind_views(self) -> None:
@@ -435,8 +436,8 @@ class BatchedTokenEnv(VectorEnv):
             if self._word_path:
                 ids_of, width = self._word_ids, words.shape[1]
                 reference_ids = (lambda: None) if split is None else lambda: self._reference_ids(split, width, index)
-                found = score_words(self.scorer, WordBatch(words, word_lengths, ids_of.texts, completions, prompts,
-                                                           references, meta, reference_ids))
+                found = self._word_scoring(WordBatch(words, word_lengths, ids_of.texts, completions, prompts,
+                                                     references, meta, reference_ids))
             scores, details = found or score_with_detail_columns(self.scorer, list(prompts), completions,
                                                                  references, **meta)
         finally:

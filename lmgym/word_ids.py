@@ -13,7 +13,7 @@ A scorer offers the path with a ``score_word_ids(batch)`` method that takes a :c
 exactly what its ``__call__`` returns on the texts, or ``None`` where it cannot (then the texts are scored):
 ``token_accuracy`` compares the words with the references' word ids, ``sentiment``, ``ngram_fluency`` and
 ``repetition`` read per-word tables built once from the vocabulary. :func:`word_id_scorer` finds the method, and
-:func:`score_words` scores a batch with it, a weighted sum part by part (parts without a path on the texts).
+:class:`WordScoring` scores a batch with it, a weighted sum part by part (parts without a path on the texts).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ _min = np.minimum.reduce
 MAX_TABLE_BYTES = 64 << 20
 
 
-@dataclass
+@dataclass(slots=True)
 class WordBatch:
     """Finished episodes as word ids, with their texts, for scorers' ``score_word_ids`` paths.
 
@@ -101,34 +101,46 @@ def _sum_parts(scorer: Any) -> list[tuple[str, Any, float]] | None:
     return scorer.parts
 
 
+class WordScoring:
+    """Scores :class:`WordBatch` es with ``scorer``'s word-id paths, resolved once (an env keeps one).
+
+    Calling it gives ``(scores, {part: values})`` as ``score_with_detail_columns`` gives them on the batch's texts,
+    or ``None`` where the scorer's path declines (score the texts then). A weighted sum scores each part by its
+    word-id path where it has one and it accepts the batch, else on the texts (checked as
+    :func:`lmgym.scorers.base.checked_score` checks them), and combines them as on texts.
+
+    Attributes:
+        usable: the scorer, or some part of a weighted sum, has a word-id path.
+    """
+
+    def __init__(self, scorer: Any) -> None:
+        self.scorer = scorer
+        parts = _sum_parts(scorer)
+        self.path = word_id_scorer(scorer) if parts is None else None
+        self.parts = None if parts is None else [(name, part, word_id_scorer(part)) for name, part, _ in parts]
+        self.usable = self.path is not None if parts is None else any(p is not None for _, _, p in self.parts)
+
+    def __call__(self, batch: WordBatch) -> tuple[Any, dict[str, Any]] | None:
+        if self.parts is None:
+            values = None if self.path is None else self.path(batch)
+            return None if values is None else (values, {self.scorer.name: np.array(values, np.float64)})
+        details = {}
+        for name, part, path in self.parts:
+            values = None if path is None else path(batch)
+            if values is None:
+                values = checked_score(part, batch.prompts, batch.completions, batch.references, **batch.meta)
+            details[name] = values
+        return self.scorer.combine(details), details
+
+
 def has_word_path(scorer: Any) -> bool:
     """Whether :func:`score_words` can use word ids for ``scorer`` (itself, or a part of a weighted sum)."""
-    parts = _sum_parts(scorer)
-    if parts is not None:
-        return any(word_id_scorer(s) is not None for _, s, _ in parts)
-    return word_id_scorer(scorer) is not None
+    return WordScoring(scorer).usable
 
 
 def score_words(scorer: Any, batch: WordBatch) -> tuple[Any, dict[str, Any]] | None:
-    """``(scores, {part: values})`` of ``batch`` as ``score_with_detail_columns`` gives them on its texts, or ``None``
-    where ``scorer``'s word-id path declines (score the texts then).
-
-    A weighted sum scores each part by its word-id path where it has one and it accepts the batch, else on the
-    texts (checked as :func:`lmgym.scorers.base.checked_score` checks them), and combines them as on texts.
-    """
-    parts = _sum_parts(scorer)
-    if parts is None:
-        path = word_id_scorer(scorer)
-        values = None if path is None else path(batch)
-        return None if values is None else (values, {scorer.name: np.array(values, np.float64)})
-    details = {}
-    for name, part, _ in parts:
-        path = word_id_scorer(part)
-        values = None if path is None else path(batch)
-        if values is None:
-            values = checked_score(part, batch.prompts, batch.completions, batch.references, **batch.meta)
-        details[name] = values
-    return scorer.combine(details), details
+    """:class:`WordScoring` of ``scorer`` on ``batch``: ``(scores, {part: values})``, or ``None`` (score the texts)."""
+    return WordScoring(scorer)(batch)
 
 
 class WordIds:

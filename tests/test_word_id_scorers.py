@@ -166,3 +166,18 @@ def test_native_text_tasks_score_from_word_ids_as_sync_does(env_id):
 def test_review_env_without_word_level_tokens_scores_text():
     assert review_env().scores_from_word_ids
     assert not review_env(scorer="length").scores_from_word_ids
+
+
+def test_native_env_scoring_from_word_ids_pickles_and_goes_on_alike():
+    import pickle
+
+    env = gym.make_vec("lmgym/PositiveReview-v1", num_envs=4, vectorization_mode="vector_entry_point")
+    env.reset(seed=2)
+    rng = np.random.default_rng(2)
+    actions = rng.integers(0, env.single_action_space.n, (60, 4))
+    for a in actions[:30]:
+        env.step(a)
+    copy = pickle.loads(pickle.dumps(env))
+    assert copy.scores_from_word_ids
+    for a in actions[30:]:
+        assert env.step(a)[1].tolist() == copy.step(a)[1].tolist()
