@@ -436,7 +436,7 @@ class BatchedTokenEnv(VectorEnv):
             if self._word_path:
                 ids_of, width = self._word_ids, words.shape[1]
                 reference_ids = (lambda: None) if split is None else lambda: self._reference_ids(split, width, index)
-                found = self._word_scoring(WordBatch(words, word_lengths, ids_of.texts, completions, prompts,
+                found = self._word_scoring(WordBatch(words, word_lengths, ids_of.texts, completions, list(prompts),
                                                      references, meta, reference_ids))
             scores, details = found or score_with_detail_columns(self.scorer, list(prompts), completions,
                                                                  references, **meta)

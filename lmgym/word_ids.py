@@ -11,9 +11,10 @@ negative id, which never matches.
 
 A scorer offers the path with a ``score_word_ids(batch)`` method that takes a :class:`WordBatch` and returns
 exactly what its ``__call__`` returns on the texts, or ``None`` where it cannot (then the texts are scored):
-``token_accuracy`` compares the words with the references' word ids, ``sentiment``, ``ngram_fluency`` and
-``repetition`` read per-word tables built once from the vocabulary. :func:`word_id_scorer` finds the method, and
-:class:`WordScoring` scores a batch with it, a weighted sum part by part (parts without a path on the texts).
+``token_accuracy`` compares the words with the references' word ids, ``sentiment``, ``ngram_fluency``,
+``keyword_coverage`` and ``repetition`` read per-word tables built once from the vocabulary.
+:func:`word_id_scorer` finds the method, and :class:`WordScoring` scores a batch with it, a weighted sum part by
+part (parts without a path on the texts).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class WordBatch:
     lengths: np.ndarray
     vocab: np.ndarray
     completions: list[str]
-    prompts: Sequence[str]
+    prompts: list[str]
     references: list[list[str]]
     meta: dict[str, list[Any]] = field(default_factory=dict)
     reference_ids: Callable[[], tuple[list[np.ndarray], list[np.ndarray]] | None] = lambda: None
@@ -129,18 +130,10 @@ class WordScoring:
             values = None if path is None else path(batch)
             if values is None:
                 values = checked_score(part, batch.prompts, batch.completions, batch.references, **batch.meta)
+            else:  # Python floats, as checked_score gives (sum() may add them otherwise than NumPy floats)
+                values = np.asarray(values, np.float64).tolist()
             details[name] = values
         return self.scorer.combine(details), details
-
-
-def has_word_path(scorer: Any) -> bool:
-    """Whether :func:`score_words` can use word ids for ``scorer`` (itself, or a part of a weighted sum)."""
-    return WordScoring(scorer).usable
-
-
-def score_words(scorer: Any, batch: WordBatch) -> tuple[Any, dict[str, Any]] | None:
-    """:class:`WordScoring` of ``scorer`` on ``batch``: ``(scores, {part: values})``, or ``None`` (score the texts)."""
-    return WordScoring(scorer)(batch)
 
 
 class WordIds:

@@ -13,6 +13,8 @@ Equality is exact (``==``).
 
 from __future__ import annotations
 
+import math
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -20,12 +22,13 @@ from test_scorers_fast_paths import vader_texts
 from test_vector_env import same_infos
 
 import lmgym  # noqa: F401  (registers the envs)
+from lmgym.errors import ScorerError
 from lmgym.scorers import WeightedSum, make_scorer
-from lmgym.scorers.base import score_with_detail_columns
+from lmgym.scorers.base import checked_score, score_with_detail_columns
 from lmgym.scorers.fluency import NgramFluency, fluency_tokens
 from lmgym.scorers.lexical import words
 from lmgym.scorers.vader import VaderCompound
-from lmgym.word_ids import WordBatch, WordIds, has_word_path, score_words
+from lmgym.word_ids import WordBatch, WordIds, WordScoring
 
 
 def word_ids(vocab: list[str]) -> WordIds:
@@ -120,7 +123,7 @@ def test_paths_decline_words_of_several_tokens_and_weighted_sums_score_those_par
     ids_of, rng = word_ids(vocab), np.random.default_rng(4)
     repetition, fluency = make_scorer("repetition"), NgramFluency(refs)
     total = WeightedSum({"sentiment": 1.0, fluency: 1.0, repetition: -1.0, "exact_match": 0.5, "length": 0.25})
-    assert has_word_path(total)
+    assert WordScoring(total).usable
     declined = 0
     for texts, batch in batches(ids_of, rng, 200, width=6):
         several = any(w in ("can't", "x,") for t in texts for w in t.split())
@@ -129,18 +132,47 @@ def test_paths_decline_words_of_several_tokens_and_weighted_sums_score_those_par
         assert (fluency.score_word_ids(batch) is None) == several  # ("can't": "can", "'", "t")
         refs_ = [[rng.choice(vocab)] for _ in texts]
         batch.references = refs_
-        scores, details = score_words(total, batch)
+        scores, details = WordScoring(total)(batch)
         want, want_details = score_with_detail_columns(total, batch.prompts, texts, refs_)
         assert scores == want and set(details) == set(want_details)
-        assert all(list(details[k]) == want_details[k] for k in details)
+        assert all(details[k] == want_details[k] and all(type(v) is float for v in details[k]) for k in details)
     assert 20 < declined < 200
 
     class Doubled(WeightedSum):  # the sum made another way: no word-id path
         def combine(self, parts):
             return [2 * v for v in super().combine(parts)]
 
-    assert not has_word_path(Doubled({"sentiment": 1.0}))
-    assert not has_word_path(WeightedSum({"exact_match": 1.0}))
+    assert not WordScoring(Doubled({"sentiment": 1.0})).usable
+    assert not WordScoring(WeightedSum({"exact_match": 1.0})).usable
+
+    class Uniform(NgramFluency):  # a model of its own: neither the word ids nor the batched tables apply
+        def prob(self, word, context):
+            return 0.5
+
+    uniform = Uniform(refs)
+    assert uniform.score_word_ids(batch) is None
+    assert uniform(None, texts) == [uniform.score_text(t) for t in texts]
+    assert uniform(None, ["good food", "bad"] * 3)[0] == 1.0 - math.log(2) / math.log(uniform.vocab_size)
+
+
+def test_parts_without_a_path_get_the_texts_inputs_and_their_errors():
+    def first_prompt_index(prompts, completions, references=None, **meta):  # needs a list of prompts
+        return [float(prompts.index(p)) for p in prompts]
+
+    native = gym.make_vec("lmgym/Keywords-v1", num_envs=3, vectorization_mode="vector_entry_point",
+                          scorer={"repetition": 1.0, first_prompt_index: 1.0})
+    assert native.scores_from_word_ids
+    native.reset(seed=0)
+    for _ in range(native.env.max_new_tokens + 1):
+        _, reward, *_ = native.step(np.full(3, 5))
+    assert reward.shape == (3,)
+    scorer = make_scorer("keyword_coverage")
+    ids_of = word_ids(["a", "b"])
+    texts, words_, lengths = ids_of.read(np.array([[1, 2]]), np.array([2]))
+    batch = WordBatch(words_, lengths, ids_of.texts, texts, [""], [[]], {"keywords": [[1, 2]]})
+    assert scorer.score_word_ids(batch) is None  # keywords that are not text: the texts' path names the input
+    with pytest.raises(ScorerError, match="keyword_coverage.*input 0"):
+        checked_score(scorer, [""], texts, None, keywords=[[1, 2]])
 
 
 @pytest.mark.parametrize("env_id", ["lmgym/PositiveReview-v1", "lmgym/Keywords-v1"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -21,6 +22,9 @@ import numpy as np
 
 from lmgym.errors import ScorerError, UnknownScorerError
 from lmgym.validation import check_float
+
+#: Whether builtin ``sum()`` adds floats one by one, rounding each addition (as ``np.cumsum`` does): before 3.12.
+_PLAIN_SUM = sys.version_info < (3, 12)
 
 ScorerFn = Callable[..., Sequence[float]]
 
@@ -102,7 +106,9 @@ class WeightedSum(Scorer):
         """The weighted sums of :meth:`details`' values (added part by part, in the parts' order)."""
         weights = [w for _, _, w in self.parts]
         columns = [parts[n] for n, _, _ in self.parts]
-        if columns and len(columns[0]) >= self.batch_from:
+        # NumPy adds part by part, as sum() does up to Python 3.11 (from 3.12 sum() compensates the rounding of
+        # floats, which changes a sum of three or more parts; two are one correctly rounded addition either way).
+        if columns and len(columns[0]) >= self.batch_from and (_PLAIN_SUM or len(columns) <= 2):
             total = np.zeros(len(columns[0]))  # sum() starts from 0; then + w * v per part, as below
             for w, values in zip(weights, columns):
                 total = total + w * np.asarray(values, np.float64)

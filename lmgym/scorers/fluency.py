@@ -153,9 +153,16 @@ class NgramFluency(Scorer):
         return min(1.0, max(0.0, 1.0 - self._log_perplexity(tokens) / math.log(self.vocab_size)))
 
     def __call__(self, prompts, completions, references=None, **meta):
-        if self.n == 2 and len(completions) >= self.batch_from:
+        if self._bigram_tables_apply() and len(completions) >= self.batch_from:
             return self._score_bigram_batch(completions)
         return [self.score_text(c) for c in completions]
+
+    def _bigram_tables_apply(self) -> bool:
+        """Whether the batched paths (bigram look-up tables) give this model's scores: ``n == 2`` and the class
+        computes probabilities and scores as :class:`NgramFluency` does."""
+        cls = type(self)
+        return self.n == 2 and all(getattr(cls, m) is getattr(NgramFluency, m)
+                                   for m in ("prob", "score_text", "log_perplexity", "_log_perplexity"))
 
     def _bigram_tables(self) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """For ``n == 2``: token ids (unknown words: the last id), ``P_1`` per id, the back-off weight per
@@ -249,11 +256,12 @@ class NgramFluency(Scorer):
         """:meth:`__call__` on a :class:`lmgym.word_ids.WordBatch`'s texts, from its word ids (``n == 2``).
 
         A text's tokens are its words' tokens in order (:meth:`_piece_ids`); each vocabulary word's token id is
-        looked up once. ``None`` (score the texts) for ``n != 2`` or where a word in the batch holds several tokens.
+        looked up once. ``None`` (score the texts) for ``n != 2``, a subclass that computes probabilities its own
+        way, or where a word in the batch holds several tokens.
         """
         from lmgym.word_ids import vocab_table
 
-        if self.n != 2:
+        if not self._bigram_tables_apply():
             return None
         token_of = vocab_table(self, batch.vocab, self._word_token_ids)  # (V + 3,) -1: several tokens
         tokens = token_of[batch.words]  # (B, W): the padding ids -1, -2, -3 read </s>

@@ -173,7 +173,7 @@ class KeywordCoverage(Scorer):
         try:
             lists = self._keyword_lists(B, batch.meta)
             phrases = [self._example_phrases(i, k) for i, k in enumerate(lists)]
-        except (ValueError, TypeError):
+        except Exception:  # (the texts' path raises the error that names the input)
             return None
         sizes = np.fromiter(map(len, phrases), np.int64, B)
         wanted = [ids.get(p[0], absent) if len(p) == 1 else None for ps in phrases for p in ps]
@@ -263,7 +263,7 @@ class Repetition(Scorer):
         Each vocabulary entry's lowercased word tokens are found once: a text's tokens are its words' tokens in
         order (``\\w`` runs never cross the spaces between words). Each n-gram becomes one integer; a row's
         distinct n-grams are counted after sorting. ``None`` (score the texts) where a word in the batch holds
-        several tokens, or the n-gram integers would not fit in 63 bits.
+        several tokens, or the n-gram integers would not stay below 2**62.
         """
         from lmgym.word_ids import compact, vocab_table
 

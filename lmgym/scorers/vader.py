@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from lmgym.scorers.base import _PLAIN_SUM
+
 _min = np.minimum.reduce
 
 
@@ -95,13 +97,14 @@ class VaderCompound:
         # phrase word, and what rules see of it three before a word and one or two before it in a text without phrases
         self._tokens: dict[str, tuple[Any, ...]] = {}
         self._contexts: dict[tuple[Any, ...], Any] = {}  # (word, before, after, caps) -> valence
-        # For compound_batch: view -> symbol id, raw token -> row of the token table, symbol-id keys -> valence.
+        # For the batch passes (compound_batch, compound_words): view -> symbol id, raw token -> row of the token
+        # table, a context of symbol ids (packed into one int, or a tuple) -> valence.
         self._symbols: dict[str, int] = {}
         self._symbol_views: list[str] = []
         self._rows: dict[str, int] = {}
         self._table = np.zeros((256, _FLAGS + 6), np.int64)
         self._table[_PAD_ROW, :_FLAGS] = -1  # the pad row: no word (every view -1, no flag)
-        self._int_contexts: dict[tuple[int, ...], Any] = {}
+        self._int_contexts: dict[int | tuple[int, ...], Any] = {}
         self._alone = np.zeros(0)  # 2 * symbol + caps flag -> the valence of that word alone (NaN: not known yet)
         self._vocab_rows: tuple[np.ndarray, np.ndarray] | None = None  # (vocab, its words' rows): compound_words
         self._warmed: np.ndarray | None = None  # the vocabulary whose contexts _warm evaluated
@@ -225,7 +228,8 @@ class VaderCompound:
         return sid
 
     def _row(self, raw: str) -> int:
-        """``raw``'s row in the token table: its views as symbol ids (``_COLUMNS``) and its flags."""
+        """``raw``'s row in the token table: its views as symbol ids (``_COLUMNS``), the outside symbol and its flags
+        (listed, exact, phrase, upper, "but", marked)."""
         k = self._rows.get(raw)  # (a token seen earlier in the same batch)
         if k is not None:
             return k
@@ -345,7 +349,7 @@ class VaderCompound:
         then the pad row; ``counts`` ``(B,)`` the pieces per text."""
         B, W = rows.shape
         flags = self._table[rows, _FLAGS:]  # (B, W, 6): listed, exact, phrase, upper, "but", marked
-        upper = flags[:, :, _UPPER].sum(1)
+        upper = flags[:, :, _UPPER_FLAG].sum(1)
         caps = (upper > 0) & (upper < counts)  # (B,) the library's allcap_differential
         phrase = flags[:, :, _PHRASE_FLAG]
         free = ~(phrase[:, 1:] & phrase[:, :-1]).any(1)  # (B,) no two phrase words in a row (pads are none)
@@ -354,10 +358,10 @@ class VaderCompound:
         # The words 3, 2, 1 before and 1, 2 after each lexicon word, each seen as _compound reads it: exact words
         # see every neighbour; other words in a text without phrases see less (and after them only whether a word
         # is there); the pad row's views are -1 (no word there).
-        views = np.where(exact[:, None], _EXACT_VIEWS, np.where(free[b][:, None], _FREE_VIEWS, _PHRASE_VIEWS))
+        columns = np.where(exact[:, None], _EXACT_VIEWS, np.where(free[b][:, None], _FREE_VIEWS, _PHRASE_VIEWS))
         padded = np.zeros((B, W + 5), np.int64)  # _PAD_ROW around each text
         padded[:, 3 : W + 3] = rows
-        around = self._table[padded[b[:, None], i[:, None] + _AROUND], views]  # (K, 5)
+        around = self._table[padded[b[:, None], i[:, None] + _AROUND], columns]  # (K, 5)
         outside, inside = self._symbol(self._outside), self._symbol(self._in_lexicon)
         # Only plain neighbours (outside the lexicon, or in it three before): the valence is the word's own, as
         # in a text of that word alone (no rule fires; a plain word adds 0.0 to a non-zero valence at most).
@@ -388,7 +392,7 @@ class VaderCompound:
         # Each text's sum in its order, as sum() adds (a 0.0 first and between the lexicon words' valences).
         sums = np.zeros((B, W + 1))
         sums[b, i + 1] = valences
-        totals = np.cumsum(sums, axis=1)[:, -1].tolist()
+        totals = np.cumsum(sums, axis=1)[:, -1].tolist() if _PLAIN_SUM else [float(sum(r)) for r in sums.tolist()]
         views = self._symbol_views
         for k in np.flatnonzero(flags[:, :, _BUT_FLAG].any(1)).tolist():  # the library's "but" rule (as _compound)
             n = counts[k]
@@ -443,7 +447,7 @@ _NOTHING_AFTER = ((), ("<w>",), ("<w>", "<w>"))  # the words after a word, in a 
 _COLUMNS = (_WORD, _SEEN, _NEXT, _THIRD, _NEAR, _NEXT_PLAIN, _SEEN_FREE, _NEAR_FREE)
 _OUTSIDE_COL = len(_COLUMNS)
 _FLAGS = _OUTSIDE_COL + 1
-_LISTED_FLAG, _EXACT_FLAG, _PHRASE_FLAG, _UPPER, _BUT_FLAG, _MARK_FLAG = range(6)
+_LISTED_FLAG, _EXACT_FLAG, _PHRASE_FLAG, _UPPER_FLAG, _BUT_FLAG, _MARK_FLAG = range(6)
 _PAD_ROW = 0
 # The words around a lexicon word that _compound reads (3, 2, 1 before and 1, 2 after, as places in a text padded
 # with 3 pad rows before and 2 after), and which view of each it reads (exact words; other words in a text without
