@@ -171,7 +171,7 @@ def test_parts_without_a_path_get_the_texts_inputs_and_their_errors():
     texts, words_, lengths = ids_of.read(np.array([[1, 2]]), np.array([2]))
     batch = WordBatch(words_, lengths, ids_of.texts, texts, [""], [[]], {"keywords": [[1, 2]]})
     assert scorer.score_word_ids(batch) is None  # keywords that are not text: the texts' path names the input
-    with pytest.raises(ScorerError, match="keyword_coverage.*input 0"):
+    with pytest.raises(ScorerError, match="keyword_coverage.*a keyword must be a string; got 1 .int.*input 0"):
         checked_score(scorer, [""], texts, None, keywords=[[1, 2]])
 
 

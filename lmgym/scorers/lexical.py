@@ -127,8 +127,12 @@ class KeywordCoverage(Scorer):
         remembered: the same concept words come back in many examples)."""
         cache, phrases = self._phrase_cache, []
         for keyword in keywords.split(",") if isinstance(keywords, str) else keywords:
-            phrase = cache.get(keyword)
+            phrase = cache.get(keyword) if isinstance(keyword, str) else None
             if phrase is None:
+                if not isinstance(keyword, str):
+                    raise TypeError(f"keyword_coverage: a keyword must be a string; got {keyword!r} "
+                                    f"({type(keyword).__name__}). Give each example a list of words or phrases, "
+                                    "e.g. ['dog', 'ice cream'].")
                 phrase = tuple(self._norm(w) for w in words(keyword))
                 if len(cache) >= 65_536:
                     cache.clear()
