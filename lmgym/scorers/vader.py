@@ -23,7 +23,7 @@ to ``polarity_scores`` itself. The values equal ``polarity_scores(text)["compoun
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import chain, compress
 from operator import and_, itemgetter
 from types import SimpleNamespace
@@ -207,17 +207,20 @@ class VaderCompound:
         A text with the word "but" gets the library's "but" rule on its valences; a text with an emoji takes
         :meth:`_compound`.
         """
+        return self._remembered(texts, lambda todo: self._compound_many([texts[k] for k in todo]))
+
+    def _remembered(self, texts: Sequence[str], score: Callable[[list[int]], list[float]]) -> list[float]:
+        """Each text's remembered value; ``score(todo)`` gives those of the texts at ``todo`` (not remembered yet),
+        which are then remembered."""
         out: list[Any] = list(map(self._texts.get, texts))
         todo = [k for k, v in enumerate(out) if v is None]
         if not todo:
             return out
-        batch = [texts[k] for k in todo]
-        values = self._compound_many(batch)
         memo = self._texts
-        for k, text, value in zip(todo, batch, values):
+        for k, value in zip(todo, score(todo)):
             if len(memo) >= self.maxsize:
                 memo.clear()
-            out[k] = memo[text] = value
+            out[k] = memo[texts[k]] = value
         return out
 
     def _symbol(self, view: str) -> int:
@@ -252,10 +255,11 @@ class VaderCompound:
         negative padding (:class:`lmgym.word_ids.WordBatch`). The same numbers as :meth:`compound_batch`: its
         token table's rows are looked up by word id (each word's row found once) instead of splitting the texts.
         """
-        out: list[Any] = list(map(self._texts.get, texts))
-        todo = [k for k, v in enumerate(out) if v is None]
-        if not todo:
-            return out
+        return self._remembered(texts, lambda todo: self._compound_word_rows(texts, todo, words, lengths, vocab))
+
+    def _compound_word_rows(self, texts: Sequence[str], todo: list[int], words: np.ndarray, lengths: np.ndarray,
+                            vocab: np.ndarray) -> list[float]:
+        """The compound scores of ``texts`` at ``todo`` (:meth:`compound_words`' arguments)."""
         self._trim()
         if self._vocab_rows is None or self._vocab_rows[0] is not vocab:
             # (V + 3,) each word's row of the token table (-1: not found yet); the padding ids -1, -2, -3 of
@@ -272,14 +276,7 @@ class VaderCompound:
             for w in np.unique(words[rows < 0]).tolist():
                 row_of[w] = self._row(vocab[w])
             rows = row_of[words]
-        batch = [texts[k] for k in todo]
-        values = self._compound_rows(batch, rows, np.asarray(lengths, np.int64))
-        memo = self._texts
-        for k, text, value in zip(todo, batch, values):
-            if len(memo) >= self.maxsize:
-                memo.clear()
-            out[k] = memo[text] = value
-        return out
+        return self._compound_rows([texts[k] for k in todo], rows, np.asarray(lengths, np.int64))
 
     #: The most texts :meth:`_warm` scores for one vocabulary (a larger vocabulary is not warmed).
     warm_texts: int = 30_000
